@@ -1,0 +1,178 @@
+"""The plugin manager: entry points, ``[hooks] disable``/``load``, load-time checks.
+
+A plugin that fails to import, that implements an unknown hook, or that
+makes a decision hook ``async def`` is logged with its name and left out;
+start-up goes on. Naming an unknown plugin in ``[hooks] disable`` is a
+config error (it is almost always a typo).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Iterable
+
+import pluggy
+
+from exoclaw_hooks import DECISION_HOOKS, PROJECT, ConfigError, Settings
+from exoclaw_hooks import _specs
+
+log = logging.getLogger("exoclaw.plugins")
+
+BUILTIN_DIST = "exoclaw-runtime"
+
+
+@dataclass
+class PluginRecord:
+    name: str
+    source: str  # "builtin", "<dist> <version>", "[hooks] load", "test"
+    status: str  # "loaded", "disabled", "failed"
+    reason: str = ""
+
+
+class ExoclawPluginManager(pluggy.PluginManager):
+    """A pluggy manager that also remembers where each plugin came from."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT)
+        self.add_hookspecs(_specs)
+        self.records: list[PluginRecord] = []
+
+    def loaded_names(self) -> list[str]:
+        return [r.name for r in self.records if r.status == "loaded"]
+
+    def add(self, obj: Any, name: str, source: str) -> bool:
+        """Register ``obj`` (a module, an instance, or a class to instantiate) after checking it."""
+        try:
+            if inspect.isclass(obj):
+                obj = obj()
+            problem = _check_plugin(self, obj)
+            if problem:
+                raise ValueError(problem)
+            self.register(obj, name=name)
+            unknown = [
+                h.name
+                for h in self.get_hookcallers(obj) or []
+                if not h.has_spec()
+            ]
+            if unknown:
+                self.unregister(obj)
+                raise ValueError(f"implements unknown hook {', '.join(sorted(unknown))}")
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop start-up
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+            log.error("event=plugin_rejected plugin=%s source=%s reason=%s", name, source, reason)
+            self.records.append(PluginRecord(name, source, "failed", reason))
+            return False
+        self.records.append(PluginRecord(name, source, "loaded"))
+        return True
+
+
+def _check_plugin(pm: pluggy.PluginManager, obj: Any) -> str | None:
+    """Refuse ``async def`` decision hooks: their coroutine is never ``None``."""
+    for attr in dir(obj):
+        fn = getattr(obj, attr, None)
+        if fn is None or not callable(fn):
+            continue
+        opts = pm.parse_hookimpl_opts(obj, attr)
+        if opts is None:
+            continue
+        hook_name = opts.get("specname") or attr
+        if hook_name in DECISION_HOOKS and inspect.iscoroutinefunction(fn):
+            return f"decision hook {hook_name} must be a plain function returning an awaitable, not async def"
+    return None
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    return sorted(metadata.entry_points(group=PROJECT), key=lambda ep: ep.name)
+
+
+def _source_of(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "entry point"
+    name = dist.metadata["Name"] if dist.metadata else "?"
+    if name == BUILTIN_DIST:
+        return "builtin"
+    return f"{name} {dist.version}"
+
+
+def make_plugin_manager(
+    settings: Settings,
+    *,
+    load_entrypoints: bool = True,
+    plugins: Iterable[tuple[str, Any]] = (),
+) -> ExoclawPluginManager:
+    """Build the plugin manager for one gateway (or one CLI command).
+
+    :param load_entrypoints: load the ``exoclaw`` entry-point group (builtins
+        and installed third-party plugins). Tests pass ``False`` and give
+        ``plugins`` explicitly.
+    :param plugins: extra ``(name, module_or_object)`` pairs to register.
+    :raises ConfigError: ``[hooks] disable`` names a plugin that does not exist.
+    """
+    pm = ExoclawPluginManager()
+    disable = set(settings.hooks.disable)
+    known: set[str] = set()
+
+    if load_entrypoints:
+        seen: set[str] = set()
+        for ep in _entry_points():
+            if ep.name in seen:  # the same distribution seen twice on sys.path
+                continue
+            seen.add(ep.name)
+            known.add(ep.name)
+            source = _source_of(ep)
+            if ep.name in disable:
+                pm.records.append(PluginRecord(ep.name, source, "disabled"))
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:  # noqa: BLE001
+                reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+                log.error("event=plugin_import_failed plugin=%s source=%s reason=%s", ep.name, source, reason)
+                pm.records.append(PluginRecord(ep.name, source, "failed", reason))
+                continue
+            pm.add(obj, ep.name, source)
+
+    for name, obj in plugins:
+        known.add(name)
+        if name in disable:
+            pm.records.append(PluginRecord(name, "given", "disabled"))
+            continue
+        pm.add(obj, name, "given")
+
+    for modname in settings.hooks.load:
+        known.add(modname)
+        if modname in disable:
+            pm.records.append(PluginRecord(modname, "[hooks] load", "disabled"))
+            continue
+        try:
+            module = importlib.import_module(modname)
+        except Exception as exc:  # noqa: BLE001
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+            log.error("event=plugin_import_failed plugin=%s source=[hooks]load reason=%s", modname, reason)
+            pm.records.append(PluginRecord(modname, "[hooks] load", "failed", reason))
+            continue
+        pm.add(module, modname, "[hooks] load")
+
+    unknown = sorted(disable - known)
+    if unknown:
+        names = ", ".join(sorted(known)) or "none"
+        raise ConfigError(
+            [
+                f"{_label(settings)}: [hooks] disable: unknown plugin \"{u}\" (known: {names})"
+                for u in unknown
+            ]
+        )
+    return pm
+
+
+def _label(settings: Settings) -> str:
+    return os.path.basename(settings.config_path) if settings.config_path else "config"
+
+
+__all__ = ["ExoclawPluginManager", "PluginRecord", "make_plugin_manager"]
