@@ -1,0 +1,100 @@
+"""``exoclaw serve``: start the gateway; the port opens once everything is loaded."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from .main import UserError
+
+log = logging.getLogger("exoclaw.serve")
+
+BANNER_ECHO = (
+    "!! agent {id} uses the offline ECHO provider: replies are echoes, not a model. "
+    "Set ANTHROPIC_API_KEY or OPENAI_API_KEY, or configure [agent] provider."
+)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from ..bootstrap import load_checked, open_runtime
+
+    overrides = {k: v for k, v in (("bind", args.bind), ("port", args.port)) if v is not None}
+    settings, pm = load_checked(args.config, overrides=overrides)
+    rt = open_runtime(settings, pm)
+    return asyncio.run(_serve(rt))
+
+
+async def _serve(rt) -> int:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    from ..gateway.app import build_app
+    from ..gateway.auth import is_loopback_host
+
+    settings = rt.settings
+    gw = settings.gateway
+    if not gw.token and not is_loopback_host(gw.bind):
+        raise UserError(f"refusing to listen on {gw.bind} without a token: set EXOCLAW_TOKEN or [gateway] token")
+    app = await build_app(rt)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, gw.bind, gw.port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise UserError(f"cannot listen on {gw.bind}:{gw.port}: {exc.strerror or exc}") from None
+    port = _bound_port(site) or gw.port
+    _print_summary(rt, gw.bind, port)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("exoclaw: shutting down", file=sys.stderr, flush=True)
+    await runner.cleanup()
+    log.info("event=stopped")
+    return 0
+
+
+def _bound_port(site) -> int | None:  # type: ignore[no-untyped-def]
+    server = getattr(site, "_server", None)
+    if server is None or not server.sockets:
+        return None
+    return server.sockets[0].getsockname()[1]
+
+
+def _print_summary(rt, bind: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    s = rt.settings
+    host = f"[{bind}]" if ":" in bind else bind
+    lines = [f"exoclaw {_version()} listening on ws://{host}:{port}/ws (http://{host}:{port})"]
+    lines.append(f"  config: {s.config_path or 'none (zero-config)'}; data: {s.data_dir}")
+    lines.append(f"  auth: {'on (token required)' if s.gateway.token else 'off (loopback only)'}")
+    for a in s.agents.values():
+        default = " (default)" if a.id == s.default_agent else ""
+        fb = f", fallback {a.fallback.provider}/{a.fallback.model}" if a.fallback else ""
+        lines.append(f"  agent {a.id}{default}: {a.provider}/{a.model}{fb}")
+    hooks = ", ".join(f"{r.name}" for r in rt.pm.records if r.status == "loaded") or "none"
+    lines.append(f"  hook plugins: {hooks}")
+    for r in rt.pm.records:
+        if r.status != "loaded":
+            lines.append(f"  hook plugin {r.name}: {r.status}{': ' + r.reason if r.reason else ''}")
+    report = rt.plugin_report()
+    loaded = [p for p in report if p.get("loaded")]
+    lines.append("  wasm plugins: " + (", ".join(f"{p['name']} ({p.get('kind')})" for p in loaded) or "none"))
+    for p in report:
+        if not p.get("loaded"):
+            lines.append(f"  wasm plugin {p['name']}: not loaded: {p.get('reason', '?')}")
+    for a in s.agents.values():
+        if a.provider == "echo":
+            lines.append(BANNER_ECHO.format(id=a.id))
+    print("\n".join(lines), flush=True)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

@@ -1,0 +1,53 @@
+"""``exoclaw usage``: tokens and cost from the metering records in the data directory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+
+from .main import UserError
+
+
+def run_usage(args: argparse.Namespace) -> int:
+    from ..config.load import data_dir
+    from ..store.sqlite import open_store
+
+    home = data_dir()
+    if not (Path(home) / "exoclaw.db").exists():
+        raise UserError(f"no usage recorded yet: {home}/exoclaw.db does not exist (is EXOCLAW_HOME right?)")
+    store = open_store(Path(home))
+    try:
+        rows = asyncio.run(store.usage_report(args.by, args.session))
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(format_table(rows, args.by, args.session))
+    return 0
+
+
+def format_table(rows: list[dict], by: str, session: str | None = None) -> str:
+    if not rows:
+        return "no usage recorded" + (f" for session {session}" if session else "")
+    header = (by, "calls", "input", "output", "cost (USD)")
+    body = [
+        (str(r["group"]), str(r["calls"]), f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", f"{r['cost_usd']:.4f}")
+        for r in rows
+    ]
+    total = (
+        "total",
+        str(sum(r["calls"] for r in rows)),
+        f"{sum(r['input_tokens'] for r in rows):,}",
+        f"{sum(r['output_tokens'] for r in rows):,}",
+        f"{sum(r['cost_usd'] for r in rows):.4f}",
+    )
+    widths = [max(len(row[i]) for row in [header, *body, total]) for i in range(5)]
+
+    def fmt(row: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row))
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), rule, *map(fmt, body), rule, fmt(total)])

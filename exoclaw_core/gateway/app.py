@@ -1,0 +1,63 @@
+"""The aiohttp application: routes, start-up of the runtime, clean shutdown."""
+
+from __future__ import annotations
+
+import weakref
+
+from aiohttp import WSCloseCode, web
+
+from ..runtime import Runtime
+from .keys import RUNTIME, SOCKETS
+from .ws import ws_handler
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    if rt.ready:
+        return web.json_response({"ready": True})
+    return web.json_response({"ready": False}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[RUNTIME].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+def create_app(rt: Runtime) -> web.Application:
+    """The application, before start-up (routes only)."""
+    app = web.Application(client_max_size=rt.settings.gateway.max_message_bytes + 64 * 1024)
+    app[RUNTIME] = rt
+    app[SOCKETS] = weakref.WeakSet()
+    app.router.add_get("/ws", ws_handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.on_shutdown.append(_close_sockets)
+    app.on_cleanup.append(_stop_runtime)
+    return app
+
+
+async def build_app(rt: Runtime) -> web.Application:
+    """Create the app and start the runtime (plugins add their routes during start-up)."""
+    app = create_app(rt)
+    await rt.start(app)
+    return app
+
+
+async def _close_sockets(app: web.Application) -> None:
+    rt = app[RUNTIME]
+    # turns in flight finish (bounded) while their clients can still read them
+    await rt.stop(getattr(rt, "shutdown_grace_s", 10.0))
+    for ws in list(app[SOCKETS]):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+async def _stop_runtime(app: web.Application) -> None:
+    store = app[RUNTIME].store
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,114 @@
+"""The WebSocket wire format of SPEC §4: framing, validation, the exact error texts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from exoclaw_hooks import IncomingMessage, InvalidParams
+
+
+class FrameError(Exception):
+    """A frame that cannot be handled; ``id`` is what the answer carries ("0" if unknown)."""
+
+    def __init__(self, text: str, id: str = "0"):
+        self.text, self.id = text, id
+        super().__init__(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: str
+    method: str
+    params: dict[str, Any]
+
+
+def parse_request(raw: str) -> Request:
+    """Parse one text frame into a request, or raise :class:`FrameError` with the SPEC's text."""
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise FrameError(f"parse error: {detail}") from None
+    if not isinstance(obj, dict):
+        raise FrameError(f"parse error: expected a JSON object, got {_json_type(obj)}")
+    rid = obj.get("id")
+    if not isinstance(rid, str):
+        raise FrameError("id must be a string")
+    method = obj.get("method")
+    if not isinstance(method, str):
+        raise FrameError("invalid request: method must be a string", rid)
+    params = obj.get("params")
+    if params is None:
+        params = {}
+    elif not isinstance(params, dict):
+        raise FrameError(str(InvalidParams("params", f"must be an object, got {_json_type(params)}")), rid)
+    return Request(rid, method, params)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string", int: "number", float: "number"}.get(type(value), "value")
+
+
+def result_frame(rid: str, result: Any) -> str:
+    return json.dumps({"id": rid, "result": result, "error": None})
+
+
+def error_frame(rid: str, error: str) -> str:
+    return json.dumps({"id": rid, "result": None, "error": error})
+
+
+def event_frame(rid: str, event: str, data: Any) -> str:
+    if data is None and event == "done":
+        return json.dumps({"id": rid, "event": "done"})
+    return json.dumps({"id": rid, "event": event, "data": data})
+
+
+def _opt_str(params: dict[str, Any], name: str, default: str | None) -> str | None:
+    value = params.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidParams(name, f"must be a string (got {_json_type(value)})")
+    return value
+
+
+def parse_chat_send(params: dict[str, Any]) -> IncomingMessage:
+    """Validate ``chat.send`` params (SPEC §4) into an :class:`IncomingMessage`."""
+    fields = {}
+    for name in ("channel", "account", "content"):
+        if name not in params or params[name] is None:
+            raise InvalidParams(name, "required")
+        value = params[name]
+        if not isinstance(value, str):
+            raise InvalidParams(name, f"must be a string (got {_json_type(value)})")
+        if not value.strip():
+            raise InvalidParams(name, "must not be empty")
+        fields[name] = value
+    peer = _opt_str(params, "peer", "main") or "main"
+    if not peer:
+        raise InvalidParams("peer", "must not be empty")
+    return IncomingMessage(
+        channel=fields["channel"],
+        account=fields["account"],
+        content=fields["content"],
+        peer=peer,
+        guild=_opt_str(params, "guild", None),
+        team=_opt_str(params, "team", None),
+    )
+
+
+def opt_int(params: dict[str, Any], name: str, *, minimum: int = 1, maximum: int = 10_000) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParams(name, f"must be an integer (got {_json_type(value)})")
+    if not minimum <= value <= maximum:
+        raise InvalidParams(name, f"must be between {minimum} and {maximum} (got {value})")
+    return value

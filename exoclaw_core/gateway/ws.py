@@ -1,0 +1,168 @@
+"""``GET /ws``: authentication, framing and dispatch of one WebSocket connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from exoclaw_hooks import InvalidParams
+
+from ..logs import quote
+from ..runtime import NoAgent, Runtime
+from . import protocol
+from .auth import origin_allowed, token_matches
+from .keys import RUNTIME, SOCKETS
+from .methods import METHODS
+
+log = logging.getLogger("exoclaw.ws")
+
+AUTH_FAILED = json.dumps({"error": "auth_failed", "code": 4001})
+AUTH_TIMEOUT_S = 10.0
+
+
+class Connection:
+    """One client: sends frames (dropping them once the client is gone) and tracks its requests."""
+
+    def __init__(self, ws: web.WebSocketResponse, rt: Runtime):
+        self.ws = ws
+        self.rt = rt
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def send(self, text: str) -> None:
+        if self.ws.closed:
+            return
+        try:
+            await self.ws.send_str(text)
+        except (ConnectionError, RuntimeError):  # the client went away mid-stream
+            pass
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    rt: Runtime = request.app[RUNTIME]
+    gw = rt.settings.gateway
+    if not origin_allowed(request.headers.get("Origin"), gw.allowed_origins):
+        log.warning("event=ws_refused reason=origin origin=%s", quote(request.headers.get("Origin", "")))
+        raise web.HTTPForbidden(text="origin not allowed\n")
+    # aiohttp closes a connection whose frame exceeds max_msg_size; we accept
+    # frames up to a hard cap and answer the ones above max_message_bytes with
+    # an error, so one big frame does not cost the client its connection.
+    ws = web.WebSocketResponse(max_msg_size=max(gw.max_message_bytes * 8, 8 * 1024 * 1024), heartbeat=30)
+    await ws.prepare(request)
+    sockets = request.app[SOCKETS]
+    sockets.add(ws)
+    rt.metrics.connections.inc()
+    conn = Connection(ws, rt)
+    try:
+        if gw.token and not await _authenticate(ws, gw.token, getattr(rt, "auth_timeout_s", AUTH_TIMEOUT_S)):
+            return ws
+        await conn.send(json.dumps({"ok": True, "version": _version()}))
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                _handle_text(conn, msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await conn.send(protocol.error_frame("0", "parse error: binary frames are not supported; send JSON text"))
+            elif msg.type == WSMsgType.ERROR:
+                log.info("event=ws_error error=%s", quote(str(ws.exception())))
+                break
+    finally:
+        rt.metrics.connections.dec()
+        sockets.discard(ws)
+        # requests of this connection that are not turns (status, history…) are
+        # pointless now; turns run on in the runtime and are stored.
+        for task in list(conn.tasks):
+            task.cancel()
+    return ws
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+async def _authenticate(ws: web.WebSocketResponse, token: str, timeout: float) -> bool:
+    try:
+        msg = await ws.receive(timeout=timeout)
+        ok = False
+        if msg.type == WSMsgType.TEXT:
+            try:
+                obj = json.loads(msg.data)
+            except (ValueError, RecursionError):
+                obj = None
+            ok = isinstance(obj, dict) and token_matches(token, obj.get("token"))
+    except asyncio.TimeoutError:
+        ok = False
+    if not ok:
+        log.warning("event=auth_failed")
+        if not ws.closed:
+            try:
+                await ws.send_str(AUTH_FAILED)
+            except (ConnectionError, RuntimeError):
+                pass
+            await ws.close(code=4001, message=b"auth_failed")
+    return ok
+
+
+def _handle_text(conn: Connection, raw: str) -> None:
+    limit = conn.rt.settings.gateway.max_message_bytes
+    if len(raw) > limit // 4 and len(raw.encode("utf-8")) > limit:
+        conn.spawn(conn.send(protocol.error_frame("0", f"message too large: more than {limit} bytes")))
+        return
+    try:
+        req = protocol.parse_request(raw)
+    except protocol.FrameError as exc:
+        conn.spawn(conn.send(protocol.error_frame(exc.id, exc.text)))
+        return
+    if req.method == "chat.send":
+        conn.spawn(_chat_send(conn, req))
+        return
+    core = METHODS.get(req.method)
+    if core is not None:
+        conn.spawn(_call(conn, req, core(conn.rt, req.params)))
+        return
+    plugin = conn.rt.methods.get(req.method)
+    if plugin is None:
+        conn.spawn(conn.send(protocol.error_frame(req.id, f"unknown method: {req.method}")))
+        return
+    conn.spawn(_call(conn, req, plugin(req.params)))
+
+
+async def _call(conn: Connection, req: protocol.Request, pending: Any) -> None:
+    try:
+        result = await pending
+        frame = protocol.result_frame(req.id, result)
+    except InvalidParams as exc:
+        frame = protocol.error_frame(req.id, str(exc))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one failing method must not cost the connection
+        log.error("event=method_failed method=%s error=%s", quote(req.method), quote(f"{type(exc).__name__}: {exc}"))
+        conn.rt.metrics.errors.labels("method").inc()
+        frame = protocol.error_frame(req.id, f"internal error in {req.method}")
+    await conn.send(frame)
+
+
+async def _chat_send(conn: Connection, req: protocol.Request) -> None:
+    rt = conn.rt
+    try:
+        message = protocol.parse_chat_send(req.params)
+        route = await rt.route(message)
+    except (InvalidParams, NoAgent) as exc:
+        await conn.send(protocol.error_frame(req.id, str(exc)))
+        return
+
+    async def emit(event: str, data: Any) -> None:
+        await conn.send(protocol.event_frame(req.id, event, data))
+
+    # the turn is owned by the runtime, not by this connection: shield it so a
+    # disconnect (which cancels this request's task) lets it finish and store
+    await asyncio.shield(rt.start_turn(message, route, emit))

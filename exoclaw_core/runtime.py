@@ -1,0 +1,222 @@
+"""The running gateway's state: settings, plugins, store, providers, lanes, metrics.
+
+One ``Runtime`` per gateway; the aiohttp app holds it under an ``AppKey``.
+Plugins see it only through :class:`GatewayHost` (the ``Host`` protocol of
+``exoclaw_hooks``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+from exoclaw_hooks import (
+    IncomingMessage,
+    InvalidParams,
+    ProviderSettings,
+    Route,
+    Settings,
+)
+
+from . import __version__, hookcall
+from .agent.lanes import Lanes
+from .agent.llm import RetryPolicy
+from .agent.loop import Emit, TurnOutcome, run_turn
+from .logs import register_secret
+from .metrics import Metrics
+from .plugins import ExoclawPluginManager
+
+log = logging.getLogger("exoclaw.runtime")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class GatewayHost:
+    """What plugins get as ``host`` (see ``exoclaw_hooks.Host``)."""
+
+    def __init__(self, settings: Settings, store: Any, pm: ExoclawPluginManager, clock: Callable[[], dt.datetime]):
+        self.settings = settings
+        self.store = store
+        self.app: Any = None
+        self._clock = clock
+        self._http: Any = None
+        self._hooks = hookcall.HookCallerFacade(pm)
+
+    @property
+    def hooks(self) -> hookcall.HookCallerFacade:
+        return self._hooks
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def http(self) -> Any:
+        """The gateway's one shared aiohttp client session (connection reuse)."""
+        if self._http is None or self._http.closed:
+            import aiohttp
+
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=100, enable_cleanup_closed=True),
+                timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=None),
+                trust_env=False,
+            )
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None and not self._http.closed:
+            await self._http.close()
+
+
+class NoAgent(Exception):
+    pass
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        pm: ExoclawPluginManager,
+        store: Any,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ):
+        self.settings = settings
+        self.pm = pm
+        self.store = store
+        self.clock = clock
+        self.host = GatewayHost(settings, store, pm, clock)
+        self.metrics = Metrics()
+        self.lanes = Lanes()
+        self.retry_policy = RetryPolicy()
+        self.provider_factories: dict[str, Callable[[ProviderSettings], Any]] = {}
+        self.methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
+        self.turns: set[asyncio.Task[Any]] = set()
+        self.started_at = time.time()
+        self.ready = False
+        self._providers: dict[tuple[Any, ...], Any] = {}
+        for agent in settings.agents.values():
+            register_secret(agent.api_key)
+            if agent.fallback:
+                register_secret(agent.fallback.api_key)
+        register_secret(settings.gateway.token)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def register_plugins(self) -> None:
+        """Run the registration hooks (providers, RPC methods)."""
+
+        def add_provider(name: str, factory: Callable[[ProviderSettings], Any]) -> None:
+            self.provider_factories[name] = factory
+
+        def add_method(name: str, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
+            self.methods[name] = handler
+
+        hookcall.call_sync(self.pm, "register_providers", register=add_provider, host=self.host)
+        hookcall.call_sync(self.pm, "register_methods", register=add_method, host=self.host)
+
+    async def start(self, app: Any = None) -> None:
+        self.register_plugins()
+        self.host.app = app
+        try:
+            await hookcall.call_all(self.pm, "gateway_startup", host=self.host)
+        finally:
+            self.host.app = None
+        missing = sorted({a.provider for a in self.settings.agents.values()} - set(self.provider_factories))
+        for name in missing:
+            log.error("event=provider_missing provider=%s (no plugin registered it; turns of its agents will fail)", name)
+        self.ready = True
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        self.ready = False
+        if self.turns:
+            log.info("event=shutdown_wait turns=%d grace_s=%.1f", len(self.turns), grace_s)
+            done, pending = await asyncio.wait(set(self.turns), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+                log.warning("event=shutdown_cancelled turns=%d", len(pending))
+        await hookcall.call_all(self.pm, "gateway_shutdown", host=self.host)
+        await self.host.close()
+
+    # ------------------------------------------------------------ turns
+
+    def provider_for(self, settings: ProviderSettings) -> Any:
+        key = (settings.provider, settings.model, settings.base_url, id(settings.api_key), settings.timeout_s,
+               tuple(sorted(settings.options.items())))
+        provider = self._providers.get(key)
+        if provider is None:
+            factory = self.provider_factories.get(settings.provider)
+            if factory is None:
+                from exoclaw_hooks import ProviderError
+
+                raise ProviderError(f"no provider plugin named {settings.provider} is loaded")
+            provider = self._providers[key] = factory(settings)
+        return provider
+
+    async def route(self, message: IncomingMessage) -> Route:
+        try:
+            route = await hookcall.call_first(self.pm, "resolve_route", message=message, settings=self.settings)
+        except hookcall.HookError as exc:
+            log.error("event=route_failed plugin=%s error=%s", exc.plugin, exc.error)
+            route = None
+        if not isinstance(route, Route) or route.agent_id not in self.settings.agents:
+            raise NoAgent(f"no agent configured for {message.channel}:{message.account}:{message.peer}")
+        return route
+
+    def start_turn(self, message: IncomingMessage, route: Route, emit: Emit) -> asyncio.Task[TurnOutcome]:
+        """Run a turn as its own task: a client that goes away does not cancel it."""
+        task = asyncio.get_running_loop().create_task(run_turn(self, message, route, emit))
+        self.turns.add(task)
+        task.add_done_callback(self.turns.discard)
+        return task
+
+    # ------------------------------------------------------------ status
+
+    def plugin_report(self) -> list[dict[str, Any]]:
+        return [r for rs in hookcall.call_sync(self.pm, "plugin_report", host=self.host) for r in rs]
+
+    def loaded_wasm_plugins(self) -> list[dict[str, Any]]:
+        return [
+            {k: p.get(k) for k in ("name", "kind", "tools", "capabilities")}
+            for p in self.plugin_report()
+            if p.get("loaded")
+        ]
+
+    async def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "version": __version__,
+            "plugins": len(self.loaded_wasm_plugins()),
+            "sessions": await self.store.count_sessions(),
+            "agents": [
+                {"id": a.id, "provider": a.provider, "model": a.model, "default": a.id == self.settings.default_agent}
+                for a in self.settings.agents.values()
+            ],
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "connections": int(self.metrics.connections._value.get()),
+            "turns_in_flight": len(self.turns),
+            "hook_plugins": [
+                {"name": r.name, "source": r.source, "status": r.status} for r in self.pm.records
+            ],
+            "wasm_plugins": self.loaded_wasm_plugins(),
+        }
+        for extra in await hookcall.call_all(self.pm, "status_info", host=self.host):
+            if isinstance(extra, dict):
+                result.update(extra)
+        return result
+
+
+def require_str(params: dict[str, Any], name: str, *, required: bool = True, default: Any = None) -> Any:
+    """Validate one string parameter, raising ``invalid params: <name>: <problem>``."""
+    if name not in params or params[name] is None:
+        if required:
+            raise InvalidParams(name, "required")
+        return default
+    value = params[name]
+    if not isinstance(value, str):
+        raise InvalidParams(name, f"must be a string (got {type(value).__name__})")
+    return value
