@@ -1,0 +1,248 @@
+"""The connection, the worker thread and the small helpers every area shares.
+
+Threading model (why it looks like this):
+
+* ONE SQLite connection (``check_same_thread=False``) guarded by one
+  ``threading.Lock``. SQLite serialises writers anyway; one connection keeps
+  the page cache warm and avoids ``SQLITE_BUSY`` between our own threads.
+* The ``async`` methods run on ONE dedicated worker thread
+  (``ThreadPoolExecutor(max_workers=1)``) through ``loop.run_in_executor``, so
+  the event loop never waits for the disk, and the store's work for all
+  sessions is applied in submission order.
+* The blocking ``kv_*`` methods are called from WASM worker threads; they take
+  the lock directly instead of hopping through the executor.
+
+Durability: WAL with ``synchronous=NORMAL``. A committed transaction is in
+the WAL file before ``COMMIT`` returns, so it survives the process being
+killed (``kill -9``); only an OS crash or power loss may lose the last
+transactions. Writes that must also survive that (a webhook reply recorded
+as sent) use :meth:`StoreBase._tx` with ``durable=True`` (``synchronous=FULL``
+for that one commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .migrations import migrate
+
+T = TypeVar("T")
+Clock = Callable[[], _dt.datetime]
+
+_UTC = _dt.timezone.utc
+
+
+class StoreClosedError(RuntimeError):
+    """The store was used after :meth:`StoreBase.close`."""
+
+
+# --------------------------------------------------------------------------
+# Time: ISO 8601 UTC with a ``Z`` and always six fractional digits, so that
+# the strings sort exactly like the instants they name (``ts >= ?`` on an
+# index is then a correct time comparison).
+# --------------------------------------------------------------------------
+
+
+def utc_now() -> _dt.datetime:
+    return _dt.datetime.now(_UTC)
+
+
+def iso_utc(moment: _dt.datetime) -> str:
+    """``2026-11-25T11:38:47.123456Z``; a naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_UTC)
+    elif moment.utcoffset():
+        moment = moment.astimezone(_UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
+
+
+def normalize_ts(value: str | _dt.datetime | _dt.date) -> str:
+    """Any ISO 8601 date or datetime (``Z``, an offset, naive = UTC) in the canonical form.
+
+    Raises ``ValueError`` for text that is not ISO 8601.
+    """
+    if isinstance(value, _dt.datetime):
+        return iso_utc(value)
+    if isinstance(value, _dt.date):
+        return iso_utc(_dt.datetime(value.year, value.month, value.day, tzinfo=_UTC))
+    try:
+        parsed = _dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
+    return iso_utc(parsed)
+
+
+# --------------------------------------------------------------------------
+# JSON: compact, UTF-8, and tolerant of the Mapping types frozen dataclasses
+# carry (a stored turn must never be lost to a ``TypeError``).
+# --------------------------------------------------------------------------
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    return str(obj)
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+dumps = _encoder.encode
+loads = json.loads
+
+
+# --------------------------------------------------------------------------
+# The base class
+# --------------------------------------------------------------------------
+
+_PRAGMAS = (
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA temp_store=MEMORY",
+)
+
+
+class StoreBase:
+    """Owns the connection, the lock, the worker thread and the clock."""
+
+    def __init__(self, path: str | Path | None = None, *, clock: Clock | None = None) -> None:
+        """Open (creating if needed) the database at ``path`` and apply the migrations.
+
+        ``path`` ``None`` or ``":memory:"`` makes an in-memory store with the
+        same behaviour that keeps nothing. ``clock`` returns the current time
+        as an aware UTC datetime (tests inject a fixed one).
+        Raises ``sqlite3.Error`` or ``OSError`` when the file cannot be used;
+        :func:`~exoclaw_core.store.open_store` turns that into a fallback.
+        """
+        memory = path is None or str(path) == ":memory:"
+        self._path: Path | None = None if memory else Path(path)  # type: ignore[arg-type]
+        self._clock: Clock = clock or utc_now
+        self._lock = threading.Lock()
+        self._closed = False
+        conn = sqlite3.connect(
+            ":memory:" if memory else str(self._path),
+            timeout=5.0,
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        try:
+            for pragma in _PRAGMAS:
+                conn.execute(pragma)
+            if not memory:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise sqlite3.OperationalError(f"cannot use WAL journal mode (got {mode})")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn, now=self._now)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection = conn
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exoclaw-store")
+
+    # -- identity -------------------------------------------------------
+
+    @property
+    def path(self) -> Path | None:
+        """The database file, ``None`` for an in-memory store."""
+        return self._path
+
+    @property
+    def persistent(self) -> bool:
+        """Whether what is stored outlives the process."""
+        return self._path is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        where = str(self._path) if self._path else ":memory:"
+        return f"<{type(self).__name__} {where}{' closed' if self._closed else ''}>"
+
+    # -- time -----------------------------------------------------------
+
+    def _now(self) -> str:
+        return iso_utc(self._clock())
+
+    # -- running work ---------------------------------------------------
+
+    def _locked(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with self._lock:
+            if self._closed:
+                raise StoreClosedError("the store is closed")
+            return fn(self._conn, *args)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on the store's thread, holding the lock."""
+        if self._closed:
+            raise StoreClosedError("the store is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(self._executor, self._locked, fn, args)
+        except RuntimeError:  # the executor was shut down meanwhile
+            raise StoreClosedError("the store is closed") from None
+        return await future
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in the calling thread, holding the lock (blocking API)."""
+        return self._locked(fn, args)
+
+    @staticmethod
+    def _tx(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any, durable: bool = False) -> T:
+        """``fn(conn, *args)`` in one write transaction; rolled back if it raises.
+
+        ``durable`` makes this commit fsync the WAL (``synchronous=FULL``), so
+        it survives a power loss too, not only a killed process.
+        """
+        if durable:
+            conn.execute("PRAGMA synchronous=FULL")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, *args)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+        finally:
+            if durable:
+                conn.execute("PRAGMA synchronous=NORMAL")
+
+    # -- closing --------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish queued work, stop the worker thread and close the database. Idempotent."""
+        if self._closed:
+            return
+        # Let queued async work finish before the connection goes away.
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if self._conn.in_transaction:  # pragma: no cover - defensive
+                    self._conn.execute("ROLLBACK")
+                self._conn.execute("PRAGMA optimize")
+            except sqlite3.Error:  # pragma: no cover - closing anyway
+                pass
+            finally:
+                self._conn.close()
+
+    def __enter__(self) -> "StoreBase":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,270 @@
+"""Schema migrations: named functions, applied once each, in order, at open.
+
+The pattern of Simon Willison's ``llm`` (``llm/migrations.py``): a migration
+is a function ``mNNN_what(conn)``; its number is its version. Each runs in
+its own transaction together with the row recording it in
+``schema_migrations(version, name, applied_at)``, so a crash never leaves a
+half-applied migration recorded or an applied one unrecorded.
+
+Rules for adding one: append a new ``mNNN_…`` function to :data:`MIGRATIONS`
+with the next number; never edit one that has shipped (a database written
+by an older version must open in a newer one). Use ``conn.execute`` per
+statement: ``executescript`` would commit the surrounding transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+
+logger = logging.getLogger(__name__)
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _run_all(conn: sqlite3.Connection, statements: Sequence[str]) -> None:
+    for statement in statements:
+        conn.execute(statement)
+
+
+def m001_initial(conn: sqlite3.Connection) -> None:
+    """Sessions, their turns and messages; usage records; plugin key-value namespaces."""
+    _run_all(
+        conn,
+        (
+            """CREATE TABLE sessions (
+                key TEXT PRIMARY KEY,
+                agent_id TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                message_count INTEGER NOT NULL DEFAULT 0,
+                tokens INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX sessions_updated ON sessions(updated_at)",
+            "CREATE INDEX sessions_agent_updated ON sessions(agent_id, updated_at)",
+            # seq is 1-based per session; UNIQUE(session_key, seq) is also the
+            # index that makes "the last N turns" O(N) and MAX(seq) O(log n).
+            """CREATE TABLE turns (
+                id INTEGER PRIMARY KEY,
+                session_key TEXT NOT NULL REFERENCES sessions(key) ON DELETE CASCADE,
+                seq INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                tokens INTEGER NOT NULL DEFAULT 0,
+                UNIQUE (session_key, seq)
+            )""",
+            # tool_calls / tool_results: JSON arrays, NULL when there are none.
+            """CREATE TABLE messages (
+                id INTEGER PRIMARY KEY,
+                turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
+                session_key TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'tool')),
+                content TEXT NOT NULL DEFAULT '',
+                tool_calls TEXT,
+                tool_results TEXT,
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX messages_turn ON messages(turn_id)",
+            "CREATE INDEX messages_session ON messages(session_key, id)",
+            # No foreign key to sessions: a call is metered before its turn
+            # is committed (and a cancelled turn's calls still count).
+            """CREATE TABLE usage (
+                id INTEGER PRIMARY KEY,
+                ts TEXT NOT NULL,
+                session_key TEXT NOT NULL,
+                agent_id TEXT NOT NULL,
+                provider TEXT NOT NULL,
+                model TEXT NOT NULL,
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+                cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+                cost_usd REAL NOT NULL DEFAULT 0,
+                priced INTEGER NOT NULL DEFAULT 1
+            )""",
+            # Covering indexes: a budget check (sum_tokens) reads only the index.
+            "CREATE INDEX usage_ts ON usage(ts, input_tokens, output_tokens)",
+            "CREATE INDEX usage_session_ts ON usage(session_key, ts, input_tokens, output_tokens)",
+            "CREATE INDEX usage_agent_ts ON usage(agent_id, ts, input_tokens, output_tokens)",
+            # Per-UTC-day totals kept by a trigger, so a budget over whole days
+            # (daily, monthly, a session's lifetime) reads a few rows, not
+            # every call of the period.
+            """CREATE TABLE usage_daily (
+                day TEXT NOT NULL,
+                session_key TEXT NOT NULL,
+                agent_id TEXT NOT NULL,
+                calls INTEGER NOT NULL DEFAULT 0,
+                tokens INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (day, session_key, agent_id)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX usage_daily_session ON usage_daily(session_key, day)",
+            "CREATE INDEX usage_daily_agent ON usage_daily(agent_id, day)",
+            """CREATE TRIGGER usage_daily_insert AFTER INSERT ON usage BEGIN
+                INSERT INTO usage_daily(day, session_key, agent_id, calls, tokens)
+                VALUES (substr(new.ts, 1, 10), new.session_key, new.agent_id, 1,
+                        new.input_tokens + new.output_tokens)
+                ON CONFLICT(day, session_key, agent_id) DO UPDATE SET
+                    calls = calls + 1, tokens = tokens + excluded.tokens;
+            END""",
+            """CREATE TABLE kv (
+                namespace TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (namespace, key)
+            ) WITHOUT ROWID""",
+        ),
+    )
+
+
+def m002_facts(conn: sqlite3.Connection) -> None:
+    """Semantic memory: facts with their history, and an FTS5 index kept in sync by triggers."""
+    _run_all(
+        conn,
+        (
+            # *_norm: casefolded, whitespace-collapsed subject / predicate,
+            # the identity of a fact for supersession.
+            """CREATE TABLE facts (
+                id INTEGER PRIMARY KEY,
+                person_key TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                predicate TEXT NOT NULL,
+                object TEXT NOT NULL,
+                subject_norm TEXT NOT NULL,
+                predicate_norm TEXT NOT NULL,
+                learned_at TEXT NOT NULL,
+                confidence REAL NOT NULL DEFAULT 1.0,
+                superseded_at TEXT,
+                superseded_by INTEGER REFERENCES facts(id),
+                source_session TEXT
+            )""",
+            # At most one active fact per person, subject and predicate.
+            """CREATE UNIQUE INDEX facts_active
+               ON facts(person_key, subject_norm, predicate_norm) WHERE superseded_at IS NULL""",
+            "CREATE INDEX facts_person ON facts(person_key, learned_at)",
+            # External-content FTS5 table: the text lives once, in facts.
+            # porter over unicode61: live / lives / lived share a stem.
+            """CREATE VIRTUAL TABLE facts_fts USING fts5(
+                subject, predicate, object,
+                content='facts', content_rowid='id', tokenize='porter unicode61'
+            )""",
+            """CREATE TRIGGER facts_fts_insert AFTER INSERT ON facts BEGIN
+                INSERT INTO facts_fts(rowid, subject, predicate, object)
+                VALUES (new.id, new.subject, new.predicate, new.object);
+            END""",
+            """CREATE TRIGGER facts_fts_delete AFTER DELETE ON facts BEGIN
+                INSERT INTO facts_fts(facts_fts, rowid, subject, predicate, object)
+                VALUES ('delete', old.id, old.subject, old.predicate, old.object);
+            END""",
+            # Only a change of the indexed text touches the index (supersession
+            # and confidence bumps do not).
+            """CREATE TRIGGER facts_fts_update AFTER UPDATE OF subject, predicate, object ON facts BEGIN
+                INSERT INTO facts_fts(facts_fts, rowid, subject, predicate, object)
+                VALUES ('delete', old.id, old.subject, old.predicate, old.object);
+                INSERT INTO facts_fts(rowid, subject, predicate, object)
+                VALUES (new.id, new.subject, new.predicate, new.object);
+            END""",
+        ),
+    )
+
+
+def m003_inbox(conn: sqlite3.Connection) -> None:
+    """The webhook inbox (SPEC §7): stored before the webhook is answered, deduplicated."""
+    _run_all(
+        conn,
+        (
+            """CREATE TABLE inbox (
+                id INTEGER PRIMARY KEY,
+                channel TEXT NOT NULL,
+                message_id TEXT,
+                payload TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'replied', 'failed', 'ignored')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                received_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                reply_status INTEGER,
+                error TEXT,
+                UNIQUE (channel, message_id)
+            )""",
+            "CREATE INDEX inbox_pending ON inbox(id) WHERE state = 'pending'",
+        ),
+    )
+
+
+#: Every migration, in order. Append only.
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_facts, m003_inbox)
+
+_NAME = re.compile(r"^m(\d{3,})_\w+$")
+
+
+def version_of(migration: Migration) -> int:
+    """``m012_something`` → 12."""
+    match = _NAME.match(migration.__name__)
+    if not match:
+        raise ValueError(f"a migration is named mNNN_what, not {migration.__name__!r}")
+    return int(match.group(1))
+
+
+def applied(conn: sqlite3.Connection) -> dict[int, str]:
+    """The versions recorded in the database (empty for a new one)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if not exists:
+        return {}
+    return dict(conn.execute("SELECT version, name FROM schema_migrations"))
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    *,
+    now: Callable[[], str],
+) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``). Returns
+    the names applied. Safe against another process migrating at the same
+    time: what is applied is re-read inside each write transaction.
+    """
+    versions = [version_of(m) for m in migrations]
+    if versions != sorted(set(versions)):
+        raise ValueError("migration versions must be unique and in increasing order")
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )"""
+    )
+    done = applied(conn)
+    newer = sorted(v for v in done if v > max(versions, default=0))
+    if newer:
+        logger.warning(
+            "database schema has migrations this version does not know (%s); opening it anyway",
+            ", ".join(done[v] for v in newer),
+        )
+    names: list[str] = []
+    for version, migration in zip(versions, migrations):
+        if version in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                conn.execute("ROLLBACK")
+                continue
+            migration(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
+                (version, migration.__name__, now()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        logger.debug("applied migration %s", migration.__name__)
+        names.append(migration.__name__)
+    return names

@@ -1,0 +1,121 @@
+"""Usage records: one per LLM call (SPEC §8); budgets sum them."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from exoclaw_hooks._types import UsageRecord
+
+from ._base import StoreBase, normalize_ts
+
+#: ``usage_report(by=...)``: the SQL expression each grouping uses.
+_MIDNIGHT = "T00:00:00.000000Z"
+
+_GROUPS = {
+    "day": "substr(ts, 1, 10)",
+    "model": "provider || ':' || model",
+    "agent": "agent_id",
+    "session": "session_key",
+}
+
+
+class UsageMixin(StoreBase):
+    """Metering records and the sums budgets are checked against."""
+
+    async def record_usage(self, record: UsageRecord) -> None:
+        """Store one call's usage. ``record.timestamp`` is any ISO 8601 time (``Z`` or offset).
+
+        Raises ``ValueError`` when the timestamp is not ISO 8601.
+        """
+        row = (
+            normalize_ts(record.timestamp),
+            record.session_key,
+            record.agent_id,
+            record.provider,
+            record.model,
+            int(record.input_tokens),
+            int(record.output_tokens),
+            int(record.cache_read_tokens),
+            int(record.cache_write_tokens),
+            float(record.cost_usd),
+            1 if record.priced else 0,
+        )
+        await self._run(_insert_usage, row)
+
+    async def sum_tokens(
+        self, since: str, *, session_key: str | None = None, agent_id: str | None = None
+    ) -> int:
+        """Input + output tokens of the records with ``timestamp >= since``, optionally
+        of one session and/or one agent.
+
+        ``since`` is an ISO 8601 date or time (``"2026-11-01"`` = that UTC
+        midnight); ``""`` means from the beginning. Reads only a covering
+        index, so a budget check stays fast as records pile up.
+        """
+        start = normalize_ts(since) if since else ""
+        return await self._run(_sum_tokens, start, session_key, agent_id)
+
+    async def usage_report(self, by: str, session_key: str | None = None) -> list[dict[str, Any]]:
+        """Totals grouped ``by`` ``"day"`` (UTC ``YYYY-MM-DD``), ``"model"``
+        (``provider:model``), ``"agent"`` or ``"session"``, sorted by group.
+
+        Each row: ``{"group", "calls", "input_tokens", "output_tokens",
+        "cost_usd"}`` (unrounded cost). ``session_key`` keeps one session.
+        Raises ``ValueError`` for another ``by``.
+        """
+        if by not in _GROUPS:
+            raise ValueError(f"usage report by must be one of {', '.join(_GROUPS)} (got {by!r})")
+        return await self._run(_usage_report, _GROUPS[by], session_key)
+
+
+def _insert_usage(conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:
+    # One statement in autocommit mode is its own (durable) transaction.
+    conn.execute(
+        """INSERT INTO usage(ts, session_key, agent_id, provider, model, input_tokens, output_tokens,
+                             cache_read_tokens, cache_write_tokens, cost_usd, priced)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        row,
+    )
+
+
+def _sum_tokens(conn: sqlite3.Connection, since: str, session_key: str | None, agent_id: str | None) -> int:
+    # Whole days come from usage_daily; only a partial first day (``since``
+    # not at midnight) is summed from the records themselves.
+    filters, params = "", []
+    if session_key is not None:
+        filters += " AND session_key = ?"
+        params.append(session_key)
+    if agent_id is not None:
+        filters += " AND agent_id = ?"
+        params.append(agent_id)
+    day = since[:10]
+    if not since:
+        days_sql, days_params = "SELECT COALESCE(SUM(tokens), 0) FROM usage_daily WHERE 1", []
+    elif since == f"{day}{_MIDNIGHT}":
+        days_sql, days_params = "SELECT COALESCE(SUM(tokens), 0) FROM usage_daily WHERE day >= ?", [day]
+    else:
+        days_sql, days_params = "SELECT COALESCE(SUM(tokens), 0) FROM usage_daily WHERE day > ?", [day]
+    total = conn.execute(days_sql + filters, days_params + params).fetchone()[0]
+    if since and since != f"{day}{_MIDNIGHT}":
+        # Every ts of that day starts with "<day>T", and "U" sorts after "T".
+        total += conn.execute(
+            "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM usage WHERE ts >= ? AND ts < ?" + filters,
+            [since, f"{day}U", *params],
+        ).fetchone()[0]
+    return int(total)
+
+
+def _usage_report(conn: sqlite3.Connection, group: str, session_key: str | None) -> list[dict[str, Any]]:
+    where = "WHERE session_key = ?" if session_key is not None else ""
+    params = (session_key,) if session_key is not None else ()
+    rows = conn.execute(
+        f"""SELECT {group} AS g, COUNT(*), COALESCE(SUM(input_tokens), 0),
+                   COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0)
+            FROM usage {where} GROUP BY g ORDER BY g""",
+        params,
+    )
+    return [
+        {"group": g, "calls": calls, "input_tokens": inp, "output_tokens": out, "cost_usd": float(cost)}
+        for g, calls, inp, out, cost in rows
+    ]
