@@ -36,7 +36,12 @@ def load_checked(
     plugins: Iterable[tuple[str, Any]] = (),
 ) -> tuple[Settings, ExoclawPluginManager]:
     """Load and validate the settings, then the plugins; provider names are checked against the plugins."""
-    settings = load_settings(config_path, env=env, overrides=overrides, known_providers=None)
+    try:
+        settings = load_settings(config_path, env=env, overrides=overrides, known_providers=None)
+    except ConfigError:
+        # report against the providers the installed plugins register, for the exact texts
+        names = provider_names(make_plugin_manager(Settings(), load_entrypoints=load_entrypoints, plugins=plugins))
+        settings = load_settings(config_path, env=env, overrides=overrides, known_providers=names)
     pm = make_plugin_manager(settings, load_entrypoints=load_entrypoints, plugins=plugins)
     known = provider_names(pm)
     if any(a.provider not in known or (a.fallback and a.fallback.provider not in known) for a in settings.agents.values()):

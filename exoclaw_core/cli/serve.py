@@ -70,7 +70,7 @@ def _bound_port(site) -> int | None:  # type: ignore[no-untyped-def]
 def _print_summary(rt, bind: str, port: int) -> None:  # type: ignore[no-untyped-def]
     s = rt.settings
     host = f"[{bind}]" if ":" in bind else bind
-    lines = [f"exoclaw {_version()} listening on ws://{host}:{port}/ws (http://{host}:{port})"]
+    lines = [f"exoclaw {_version()}"]
     lines.append(f"  config: {s.config_path or 'none (zero-config)'}; data: {s.data_dir}")
     lines.append(f"  auth: {'on (token required)' if s.gateway.token else 'off (loopback only)'}")
     for a in s.agents.values():
@@ -91,6 +91,8 @@ def _print_summary(rt, bind: str, port: int) -> None:  # type: ignore[no-untyped
     for a in s.agents.values():
         if a.provider == "echo":
             lines.append(BANNER_ECHO.format(id=a.id))
+    # last, so that whoever waits for this line has the whole summary
+    lines.append(f"listening on ws://{host}:{port}/ws (http://{host}:{port})")
     print("\n".join(lines), flush=True)
 
 

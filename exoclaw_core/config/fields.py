@@ -23,7 +23,7 @@ NOT_TABLE = "must be a table"
 BUILTIN_PROVIDERS = ("anthropic", "openai", "echo")
 #: the provider names valid for this load (builtins + ones plugins add);
 #: a ContextVar because marshmallow 4 has no schema context.
-KNOWN_PROVIDERS: ContextVar[tuple[str, ...]] = ContextVar("known_providers", default=BUILTIN_PROVIDERS)
+KNOWN_PROVIDERS: ContextVar[tuple[str, ...] | None] = ContextVar("known_providers", default=BUILTIN_PROVIDERS)
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 _STORE_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
@@ -174,7 +174,7 @@ def host(value: str) -> None:
 
 def provider(value: str) -> None:
     known = KNOWN_PROVIDERS.get()
-    if value not in known:
+    if known is not None and value not in known:
         raise ValidationError(f"must be one of {', '.join(known)}")
 
 

@@ -72,7 +72,7 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     *,
-    known_providers: Iterable[str] = (),
+    known_providers: Iterable[str] | None = (),
 ) -> Settings:
     """Resolve the config path, read the file (if any) and validate it.
 
@@ -128,14 +128,15 @@ def parse_settings(
     config_dir: str = ".",
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
-    known_providers: Iterable[str] = (),
+    known_providers: Iterable[str] | None = (),
     config_path: str | None = None,
 ) -> Settings:
     """Validate a config file's text; raise ``ConfigError`` listing every problem."""
     env = os.environ if env is None else env
     raw = parse_toml(text, path_label)
     flags = _apply_overrides(raw, overrides or {})
-    providers = tuple(dict.fromkeys((*BUILTIN_PROVIDERS, *known_providers)))
+    # ``None``: any provider name passes (a first pass, before plugins said which exist)
+    providers = None if known_providers is None else tuple(dict.fromkeys((*BUILTIN_PROVIDERS, *known_providers)))
     reporter = Reporter(path_label, flags)
     with _known_providers(providers):
         errors = ConfigSchema().validate(raw)
@@ -151,7 +152,7 @@ def parse_settings(
 
 
 @contextmanager
-def _known_providers(names: tuple[str, ...]) -> Iterator[None]:
+def _known_providers(names: tuple[str, ...] | None) -> Iterator[None]:
     token = KNOWN_PROVIDERS.set(names)
     try:
         yield
