@@ -42,8 +42,9 @@ def m001_initial(conn: sqlite3.Connection) -> None:
                 message_count INTEGER NOT NULL DEFAULT 0,
                 tokens INTEGER NOT NULL DEFAULT 0
             )""",
+            # list_sessions walks this backwards (one agent's: filtered on the
+            # way); no second index, every turn updates updated_at.
             "CREATE INDEX sessions_updated ON sessions(updated_at)",
-            "CREATE INDEX sessions_agent_updated ON sessions(agent_id, updated_at)",
             # seq is 1-based per session; UNIQUE(session_key, seq) is also the
             # index that makes "the last N turns" O(N) and MAX(seq) O(log n).
             """CREATE TABLE turns (
@@ -83,28 +84,42 @@ def m001_initial(conn: sqlite3.Connection) -> None:
                 cost_usd REAL NOT NULL DEFAULT 0,
                 priced INTEGER NOT NULL DEFAULT 1
             )""",
-            # Covering indexes: a budget check (sum_tokens) reads only the index.
-            "CREATE INDEX usage_ts ON usage(ts, input_tokens, output_tokens)",
-            "CREATE INDEX usage_session_ts ON usage(session_key, ts, input_tokens, output_tokens)",
-            "CREATE INDEX usage_agent_ts ON usage(agent_id, ts, input_tokens, output_tokens)",
+            # Budgets read whole days from usage_daily (below); only the part
+            # of a first day after a non-midnight ``since`` is summed from
+            # records, through this covering index (ts range, then filters).
+            """CREATE INDEX usage_ts
+               ON usage(ts, session_key, agent_id, input_tokens, output_tokens)""",
+            # For ``exoclaw usage --session KEY``.
+            "CREATE INDEX usage_session ON usage(session_key)",
             # Per-UTC-day totals kept by a trigger, so a budget over whole days
             # (daily, monthly, a session's lifetime) reads a few rows, not
-            # every call of the period.
+            # every call of the period: usage_daily for the global and
+            # per-agent scopes (days x agents rows), usage_session_daily for
+            # one session (its days).
             """CREATE TABLE usage_daily (
                 day TEXT NOT NULL,
-                session_key TEXT NOT NULL,
                 agent_id TEXT NOT NULL,
                 calls INTEGER NOT NULL DEFAULT 0,
                 tokens INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (day, session_key, agent_id)
+                PRIMARY KEY (day, agent_id)
             ) WITHOUT ROWID""",
-            "CREATE INDEX usage_daily_session ON usage_daily(session_key, day)",
-            "CREATE INDEX usage_daily_agent ON usage_daily(agent_id, day)",
+            """CREATE TABLE usage_session_daily (
+                session_key TEXT NOT NULL,
+                day TEXT NOT NULL,
+                agent_id TEXT NOT NULL,
+                calls INTEGER NOT NULL DEFAULT 0,
+                tokens INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (session_key, day, agent_id)
+            ) WITHOUT ROWID""",
             """CREATE TRIGGER usage_daily_insert AFTER INSERT ON usage BEGIN
-                INSERT INTO usage_daily(day, session_key, agent_id, calls, tokens)
-                VALUES (substr(new.ts, 1, 10), new.session_key, new.agent_id, 1,
+                INSERT INTO usage_daily(day, agent_id, calls, tokens)
+                VALUES (substr(new.ts, 1, 10), new.agent_id, 1, new.input_tokens + new.output_tokens)
+                ON CONFLICT(day, agent_id) DO UPDATE SET
+                    calls = calls + 1, tokens = tokens + excluded.tokens;
+                INSERT INTO usage_session_daily(session_key, day, agent_id, calls, tokens)
+                VALUES (new.session_key, substr(new.ts, 1, 10), new.agent_id, 1,
                         new.input_tokens + new.output_tokens)
-                ON CONFLICT(day, session_key, agent_id) DO UPDATE SET
+                ON CONFLICT(session_key, day, agent_id) DO UPDATE SET
                     calls = calls + 1, tokens = tokens + excluded.tokens;
             END""",
             """CREATE TABLE kv (

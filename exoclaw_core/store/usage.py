@@ -80,8 +80,8 @@ def _insert_usage(conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:
 
 
 def _sum_tokens(conn: sqlite3.Connection, since: str, session_key: str | None, agent_id: str | None) -> int:
-    # Whole days come from usage_daily; only a partial first day (``since``
-    # not at midnight) is summed from the records themselves.
+    # Whole days come from the daily rollups; only a partial first day
+    # (``since`` not at midnight) is summed from the records themselves.
     filters, params = "", []
     if session_key is not None:
         filters += " AND session_key = ?"
@@ -89,19 +89,20 @@ def _sum_tokens(conn: sqlite3.Connection, since: str, session_key: str | None, a
     if agent_id is not None:
         filters += " AND agent_id = ?"
         params.append(agent_id)
+    rollup = "usage_session_daily" if session_key is not None else "usage_daily"
     day = since[:10]
+    partial = bool(since) and since != f"{day}{_MIDNIGHT}"
     if not since:
-        days_sql, days_params = "SELECT COALESCE(SUM(tokens), 0) FROM usage_daily WHERE 1", []
-    elif since == f"{day}{_MIDNIGHT}":
-        days_sql, days_params = "SELECT COALESCE(SUM(tokens), 0) FROM usage_daily WHERE day >= ?", [day]
+        days = ""
     else:
-        days_sql, days_params = "SELECT COALESCE(SUM(tokens), 0) FROM usage_daily WHERE day > ?", [day]
-    total = conn.execute(days_sql + filters, days_params + params).fetchone()[0]
-    if since and since != f"{day}{_MIDNIGHT}":
+        days = " AND day > ?" if partial else " AND day >= ?"
+        params.insert(0, day)
+    total = conn.execute(f"SELECT COALESCE(SUM(tokens), 0) FROM {rollup} WHERE 1{days}{filters}", params).fetchone()[0]
+    if partial:
         # Every ts of that day starts with "<day>T", and "U" sorts after "T".
         total += conn.execute(
             "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM usage WHERE ts >= ? AND ts < ?" + filters,
-            [since, f"{day}U", *params],
+            [since, f"{day}U", *params[1:]],
         ).fetchone()[0]
     return int(total)
 
