@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .migrations import migrate
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Clock = Callable[[], _dt.datetime]
@@ -138,10 +141,14 @@ class StoreBase:
             for pragma in _PRAGMAS:
                 conn.execute(pragma)
             if not memory:
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise sqlite3.OperationalError(f"cannot use WAL journal mode (got {mode})")
-                conn.execute("PRAGMA synchronous=NORMAL")
+                mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+                if mode == "wal":
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                else:
+                    # A file system without shared memory (some network mounts):
+                    # keep the data, with a rollback journal synced on every commit.
+                    logger.warning("cannot use WAL for %s (journal mode %s); commits will be slower", path, mode)
+                    conn.execute("PRAGMA synchronous=FULL")
             migrate(conn, now=self._now)
         except BaseException:
             conn.close()
@@ -205,20 +212,21 @@ class StoreBase:
         it survives a power loss too, not only a killed process.
         """
         if durable:
+            previous = int(conn.execute("PRAGMA synchronous").fetchone()[0])
             conn.execute("PRAGMA synchronous=FULL")
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn, *args)
+                conn.execute("COMMIT")
             except BaseException:
-                if conn.in_transaction:
+                if conn.in_transaction:  # also when COMMIT itself failed (busy, disk full)
                     conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             return result
         finally:
             if durable:
-                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA synchronous={previous}")
 
     # -- closing --------------------------------------------------------
 

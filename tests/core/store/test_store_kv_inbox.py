@@ -139,6 +139,7 @@ async def test_inbox_mark_states_attempts_and_final_reply(store):
     pending = {p.id: p for p in await store.inbox_pending()}
     assert pending[a].attempts == 1
     assert await store.inbox_mark(a, "replied", reply_status=200)
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # back to NORMAL after the fsync
     # b: gave up
     assert await store.inbox_mark(b, "failed", reply_status=500, error="server error")
     # c: nothing to answer
