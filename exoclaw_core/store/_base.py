@@ -26,6 +26,7 @@ import asyncio
 import datetime as _dt
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
@@ -130,6 +131,10 @@ class StoreBase:
         self._clock: Clock = clock or utc_now
         self._lock = threading.Lock()
         self._closed = False
+        if self._path is not None and not self._path.exists():
+            # Conversations are private: create the file owner-only (SQLite
+            # gives its -wal and -shm files the same permissions).
+            os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
         conn = sqlite3.connect(
             ":memory:" if memory else str(self._path),
             timeout=5.0,
@@ -144,6 +149,11 @@ class StoreBase:
                 mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
                 if mode == "wal":
                     conn.execute("PRAGMA synchronous=NORMAL")
+                    # Checkpoint (the only fsyncs under NORMAL) every ~16 MB of
+                    # WAL instead of 4 MB: fewer stalls on the hot path, and
+                    # pages rewritten meanwhile are copied once.
+                    conn.execute("PRAGMA wal_autocheckpoint=4000")
+                    conn.execute("PRAGMA journal_size_limit=33554432")
                 else:
                     # A file system without shared memory (some network mounts):
                     # keep the data, with a rollback journal synced on every commit.

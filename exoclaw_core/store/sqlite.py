@@ -47,7 +47,7 @@ def open_store(
         return SQLiteStore(None, clock=clock)
     path = Path(data_dir).expanduser() / DB_FILENAME
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return SQLiteStore(path, clock=clock)
     except (sqlite3.Error, OSError) as exc:
         reason = str(exc) or type(exc).__name__

@@ -42,6 +42,9 @@ def test_open_store_creates_the_directory_and_uses_wal(tmp_path):
         assert pragma("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert pragma("PRAGMA foreign_keys").fetchone()[0] == 1
         assert pragma("PRAGMA busy_timeout").fetchone()[0] >= 1000
+        assert pragma("PRAGMA wal_autocheckpoint").fetchone()[0] == 4000
+        assert (data / DB_FILENAME).stat().st_mode & 0o777 == 0o600  # private conversations
+        assert data.stat().st_mode & 0o777 == 0o700
     finally:
         store.close()
 
