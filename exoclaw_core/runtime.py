@@ -97,6 +97,7 @@ class Runtime:
         self.turns: set[asyncio.Task[Any]] = set()
         self.started_at = time.time()
         self.ready = False
+        self.channels: Any = None
         self._providers: dict[tuple[Any, ...], Any] = {}
         for agent in settings.agents.values():
             register_secret(agent.api_key)
@@ -128,13 +129,19 @@ class Runtime:
         missing = sorted({a.provider for a in self.settings.agents.values()} - set(self.provider_factories))
         for name in missing:
             log.error("event=provider_missing provider=%s (no plugin registered it; turns of its agents will fail)", name)
+        from .channels import Channels
+
+        self.channels = Channels(self)
+        if hasattr(self.store, "inbox_pending"):
+            await self.channels.resume()
         self.ready = True
 
     async def stop(self, grace_s: float = 10.0) -> None:
         self.ready = False
-        if self.turns:
-            log.info("event=shutdown_wait turns=%d grace_s=%.1f", len(self.turns), grace_s)
-            done, pending = await asyncio.wait(set(self.turns), timeout=grace_s)
+        work = set(self.turns) | set(self.channels.tasks if self.channels else ())
+        if work:
+            log.info("event=shutdown_wait tasks=%d grace_s=%.1f", len(work), grace_s)
+            done, pending = await asyncio.wait(work, timeout=grace_s)
             for task in pending:
                 task.cancel()
             if pending:
@@ -204,6 +211,8 @@ class Runtime:
             ],
             "wasm_plugins": self.loaded_wasm_plugins(),
         }
+        if hasattr(self.store, "inbox_counts"):
+            result["deliveries"] = await self.store.inbox_counts()
         for extra in await hookcall.call_all(self.pm, "status_info", host=self.host):
             if isinstance(extra, dict):
                 result.update(extra)

@@ -532,6 +532,8 @@ class InboxItem:
     state: str
     attempts: int = 0
     received_at: str = ""
+    #: the reply, once the turn produced it (a restart then re-sends it, never re-runs the turn)
+    reply: str | None = None
 
 
 class Store(Protocol):

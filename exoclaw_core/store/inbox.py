@@ -75,6 +75,11 @@ class InboxMixin(StoreBase):
         now = self._now()
         return await self._run(_inbox_mark, int(id), state, reply_status, error, counts, now)
 
+    async def inbox_answer(self, id: int, reply: str) -> bool:  # noqa: A002
+        """Keep the reply a pending item's turn produced (durable), so that a
+        restart delivers it instead of running the turn again."""
+        return await self._run(_inbox_answer, int(id), reply, self._now())
+
     async def inbox_counts(self) -> dict[str, int]:
         """How many items are in each state (every state present, 0 when none)."""
         return await self._run(_inbox_counts)
@@ -102,7 +107,7 @@ def _inbox_add(
 
 def _inbox_pending(conn: sqlite3.Connection) -> list[InboxItem]:
     rows = conn.execute(
-        """SELECT id, channel, message_id, payload, state, attempts, received_at
+        """SELECT id, channel, message_id, payload, state, attempts, received_at, reply
            FROM inbox WHERE state = 'pending' ORDER BY id"""
     )
     return [
@@ -114,6 +119,7 @@ def _inbox_pending(conn: sqlite3.Connection) -> list[InboxItem]:
             state=row[4],
             attempts=row[5],
             received_at=row[6],
+            reply=row[7],
         )
         for row in rows
     ]
@@ -138,6 +144,17 @@ def _inbox_mark(
         return cursor.rowcount == 1
 
     return StoreBase._tx(conn, write, durable=state == "replied")
+
+
+def _inbox_answer(conn: sqlite3.Connection, item_id: int, reply: str, now: str) -> bool:
+    def write(conn: sqlite3.Connection) -> bool:
+        cursor = conn.execute(
+            "UPDATE inbox SET reply = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+            (reply, now, item_id),
+        )
+        return cursor.rowcount == 1
+
+    return StoreBase._tx(conn, write, durable=True)
 
 
 def _inbox_counts(conn: sqlite3.Connection) -> dict[str, int]:

@@ -209,7 +209,12 @@ def m003_inbox(conn: sqlite3.Connection) -> None:
 
 
 #: Every migration, in order. Append only.
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_facts, m003_inbox)
+def m004_inbox_reply(conn: sqlite3.Connection) -> None:
+    """The reply a turn produced, kept until it is delivered: a restart re-sends it, never re-runs the turn."""
+    _run_all(conn, ["ALTER TABLE inbox ADD COLUMN reply TEXT"])
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_facts, m003_inbox, m004_inbox_reply)
 
 _NAME = re.compile(r"^m(\d{3,})_\w+$")
 

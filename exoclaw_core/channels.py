@@ -1,0 +1,197 @@
+"""Channel messages after the webhook was acknowledged: the turn, then the reply's delivery.
+
+Nothing lost, nothing doubled (SPEC §7):
+
+* the webhook is answered only once the message is committed to the inbox;
+* the turn runs in the session's lane; its reply is committed to the inbox
+  before the platform is called, so a restart re-sends the reply instead of
+  running the turn again;
+* a reply recorded as sent is never sent again (at least once, never twice
+  after it was recorded);
+* a platform that refuses (5xx, 429, connection error) is retried with
+  backoff a bounded number of times, then the item is recorded as failed.
+
+The channel plugin writes the outgoing request with ``{{secret:NAME}}``
+placeholders; the values are substituted here, after the plugin returned,
+and the destination host must be one the plugin was granted (``http:HOST``).
+Logs only ever show the request as the plugin wrote it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from exoclaw_hooks import InboxItem, IncomingMessage, OutgoingReply, OutgoingRequest
+
+from . import hookcall
+from .logs import quote, redact, register_secret
+from .runtime import NoAgent
+
+log = logging.getLogger("exoclaw.channels")
+
+PLACEHOLDER = re.compile(r"\{\{secret:([A-Za-z0-9_.-]+)\}\}")
+
+
+class DeliveryRefused(Exception):
+    """The outgoing request may not be sent (ungranted host, unknown secret)."""
+
+
+def substitute(value: Any, secrets: dict[str, str]) -> Any:
+    """Fill ``{{secret:NAME}}`` placeholders in a string, or in every string of a JSON value."""
+    if isinstance(value, str):
+        def fill(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in secrets:
+                raise DeliveryRefused(f"unknown secret {name}")
+            return secrets[name]
+
+        return PLACEHOLDER.sub(fill, value)
+    if isinstance(value, dict):
+        return {substitute(k, secrets): substitute(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, secrets) for v in value]
+    return value
+
+
+def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    return any(a == "*" or a.lower().strip("[]") == host for a in allowed)
+
+
+class Channels:
+    """Runs acknowledged channel messages and delivers their replies."""
+
+    def __init__(self, rt: Any, *, attempts: int = 4, backoff_s: float = 0.5):
+        self.rt = rt
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def submit(self, item: InboxItem) -> None:
+        task = asyncio.get_running_loop().create_task(self.process(item))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def resume(self) -> int:
+        """After a restart: answer what was acknowledged but not yet answered."""
+        pending = await self.rt.store.inbox_pending()
+        for item in pending:
+            self.submit(item)
+        if pending:
+            log.info("event=inbox_resume items=%d", len(pending))
+        return len(pending)
+
+    async def process(self, item: InboxItem) -> None:
+        store = self.rt.store
+        reply = item.reply
+        try:
+            if reply is None:
+                reply = await self._run_turn(item.message)
+                if reply is None:
+                    await store.inbox_mark(item.id, "failed", error="no agent configured for this channel message")
+                    return
+                await store.inbox_answer(item.id, reply)
+            await self.deliver(item, reply)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one message must not stop the others
+            log.exception("event=channel_failed channel=%s error=%s", item.channel, quote(redact(str(exc))))
+            await store.inbox_mark(item.id, "failed", error=redact(f"{type(exc).__name__}: {exc}"))
+
+    async def _run_turn(self, message: IncomingMessage) -> str | None:
+        try:
+            route = await self.rt.route(message)
+        except NoAgent as exc:
+            log.warning("event=channel_no_agent channel=%s error=%s", message.channel, quote(str(exc)))
+            return None
+
+        async def emit(event: str, data: Any) -> None:
+            return None
+
+        outcome = await self.rt.start_turn(message, route, emit)
+        if outcome.ok:
+            return outcome.reply
+        return f"Sorry, I could not answer: {outcome.error}"
+
+    async def deliver(self, item: InboxItem, content: str) -> None:
+        store, metrics = self.rt.store, self.rt.metrics
+        reply_to = item.message.reply_to or {}
+        try:
+            request = await hookcall.call_first(
+                self.rt.pm, "format_outgoing",
+                reply=OutgoingReply(item.channel, reply_to, content),
+            )
+        except hookcall.HookError as exc:
+            request = None
+            reason = f"format_outgoing failed in plugin {exc.plugin}: {exc.error}"
+        else:
+            reason = "no plugin formats replies for this channel"
+        if not isinstance(request, OutgoingRequest):
+            await self._failed(item, redact(reason))
+            return
+        shown = f"{request.method} {request.url}"  # as the plugin wrote it: placeholders, no values
+        try:
+            for value in request.secrets.values():
+                register_secret(value)
+            url = substitute(request.url, dict(request.secrets))
+            headers = {k: str(substitute(v, dict(request.secrets))) for k, v in request.headers.items()}
+            body = substitute(request.body, dict(request.secrets))
+            if not host_allowed(url, request.allowed_hosts):
+                host = urlsplit(request.url).hostname or "?"
+                raise DeliveryRefused(f"host {host} is not granted to channel {item.channel} (http:{host} missing)")
+        except DeliveryRefused as exc:
+            log.error("event=delivery_refused channel=%s request=%s reason=%s", item.channel, quote(shown), quote(str(exc)))
+            metrics.webhooks.labels(item.channel, "delivery_refused").inc()
+            await store.inbox_mark(item.id, "failed", error=str(exc))
+            return
+        data, json_body = (body.encode("utf-8"), None) if isinstance(body, str) else (None, body)
+        for attempt in range(1, self.attempts + 1):
+            status, error = await self._send(request.method, url, headers, data, json_body)
+            if status is not None and status < 300:
+                await store.inbox_mark(item.id, "replied", reply_status=status)
+                metrics.webhooks.labels(item.channel, "delivered").inc()
+                log.info("event=reply_sent channel=%s request=%s status=%d attempt=%d", item.channel, quote(shown), status, attempt)
+                return
+            retryable = status is None or status == 429 or status >= 500
+            log.warning(
+                "event=reply_refused channel=%s request=%s status=%s attempt=%d error=%s",
+                item.channel, quote(shown), status, attempt, quote(error or ""),
+            )
+            if not retryable or attempt == self.attempts:
+                await self._failed(item, f"platform answered {status}" if status else (error or "send failed"), status)
+                return
+            await store.inbox_mark(item.id, "pending", reply_status=status, error=error or f"HTTP {status}")
+            await asyncio.sleep(self.backoff_s * (2 ** (attempt - 1)))
+
+    async def _failed(self, item: InboxItem, reason: str, status: int | None = None) -> None:
+        self.rt.metrics.webhooks.labels(item.channel, "delivery_failed").inc()
+        log.error("event=reply_failed channel=%s inbox_id=%d reason=%s", item.channel, item.id, quote(reason))
+        await self.rt.store.inbox_mark(item.id, "failed", reply_status=status, error=reason)
+
+    async def _send(self, method: str, url: str, headers: dict[str, str], data: bytes | None, json_body: Any) -> tuple[int | None, str | None]:
+        import aiohttp
+
+        try:
+            async with self.rt.host.http().request(
+                method, url, headers=headers, data=data,
+                json=json_body if data is None and json_body is not None else None,
+                timeout=aiohttp.ClientTimeout(total=30), allow_redirects=False,
+            ) as resp:
+                await resp.read()
+                return resp.status, None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            # aiohttp errors can carry the URL, which carries secrets: redact
+            return None, redact(f"{type(exc).__name__}: {exc}")
+
