@@ -1,0 +1,170 @@
+"""The ``store:NAME`` host functions: ``kv_get``, ``kv_set``, ``kv_delete`` (SPEC §6).
+
+Module ``extism:host/user``; every argument and result is an ``i64`` Extism
+memory offset of a UTF-8 string; ``kv_get`` returns 0 when the key is absent
+(an empty string also travels as offset 0). Keys are at most 256 bytes,
+values at most 64 KiB: a longer key or value is refused (``kv_get`` reads
+0, ``kv_set`` stores nothing) and logged, without reading it.
+
+Why one set of functions for the whole process: ``extism.host_fn`` appends
+to a module-wide registry that the C callback indexes, so creating functions
+per plugin or per call would grow it forever. The three functions are made
+once; each call hands its :class:`KvContext` (store, namespace) as Extism's
+``host_context``.
+
+An exception inside a host function never reaches the guest (cffi prints it
+and the guest reads 0), so every function catches everything and returns an
+explicit value.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import extism
+
+log = logging.getLogger("exoclaw.wasm")
+
+NAMESPACE = "extism:host/user"
+MAX_KEY_BYTES = 256
+MAX_VALUE_BYTES = 64 * 1024
+#: problems logged per call at most (a plugin looping over bad calls must not flood the log)
+MAX_PROBLEMS_LOGGED = 3
+
+
+class KvContext:
+    """One call's view of a kv namespace (handed to Extism as ``host_context``)."""
+
+    __slots__ = ("store", "namespace", "plugin", "problems")
+
+    def __init__(self, store: Any, namespace: str, plugin: str):
+        self.store = store
+        self.namespace = namespace
+        self.plugin = plugin
+        self.problems = 0
+
+    def problem(self, fn: str, what: str) -> None:
+        self.problems += 1
+        if self.problems <= MAX_PROBLEMS_LOGGED:
+            log.warning("event=wasm_kv_refused plugin=%s namespace=%s fn=%s reason=%s",
+                        self.plugin, self.namespace, fn, what)
+
+
+def _read(current: Any, param: Any, limit: int) -> str | None:
+    """The UTF-8 string at an offset, ``""`` for offset 0, ``None`` if longer than ``limit``.
+
+    The length is checked before anything is copied. Invalid UTF-8 raises.
+    """
+    offset = param.value
+    if not offset:
+        return ""
+    mem = current.memory_at_offset(offset)
+    if mem.length > limit:
+        return None
+    if mem.length == 0:
+        return ""
+    return bytes(current.memory(mem)[:]).decode("utf-8")
+
+
+def _context(current: Any) -> KvContext | None:
+    ctx = current.host_context()
+    return ctx if isinstance(ctx, KvContext) else None
+
+
+def _kv_get(current: Any, params: list[Any], results: list[Any], *user_data: Any) -> None:
+    results[0].value = 0
+    ctx = None
+    try:
+        ctx = _context(current)
+        if ctx is None:
+            return
+        key = _read(current, params[0], MAX_KEY_BYTES)
+        if key is None:
+            ctx.problem("kv_get", f"key longer than {MAX_KEY_BYTES} bytes")
+            return
+        if not key:
+            return
+        value = ctx.store.kv_get(ctx.namespace, key)
+        if not value:
+            return
+        data = value.encode("utf-8")
+        if len(data) > MAX_VALUE_BYTES:
+            ctx.problem("kv_get", f"stored value larger than {MAX_VALUE_BYTES} bytes")
+            return
+        current.return_bytes(results[0], data)
+    except Exception as exc:  # noqa: BLE001 - nothing may escape into the guest
+        results[0].value = 0
+        _failed(ctx, "kv_get", exc)
+
+
+def _kv_set(current: Any, params: list[Any], results: list[Any], *user_data: Any) -> None:
+    ctx = None
+    try:
+        ctx = _context(current)
+        if ctx is None:
+            return
+        key = _read(current, params[0], MAX_KEY_BYTES)
+        if key is None:
+            ctx.problem("kv_set", f"key longer than {MAX_KEY_BYTES} bytes")
+            return
+        if not key:
+            ctx.problem("kv_set", "empty key")
+            return
+        value = _read(current, params[1], MAX_VALUE_BYTES)
+        if value is None:
+            ctx.problem("kv_set", f"value larger than {MAX_VALUE_BYTES} bytes")
+            return
+        if value == "":
+            # An empty value reads back as absent (offset 0): storing one means deleting.
+            ctx.store.kv_delete(ctx.namespace, key)
+        else:
+            ctx.store.kv_set(ctx.namespace, key, value)
+    except Exception as exc:  # noqa: BLE001
+        _failed(ctx, "kv_set", exc)
+
+
+def _kv_delete(current: Any, params: list[Any], results: list[Any], *user_data: Any) -> None:
+    ctx = None
+    try:
+        ctx = _context(current)
+        if ctx is None:
+            return
+        key = _read(current, params[0], MAX_KEY_BYTES)
+        if key is None:
+            ctx.problem("kv_delete", f"key longer than {MAX_KEY_BYTES} bytes")
+            return
+        if key:
+            ctx.store.kv_delete(ctx.namespace, key)
+    except Exception as exc:  # noqa: BLE001
+        _failed(ctx, "kv_delete", exc)
+
+
+def _failed(ctx: KvContext | None, fn: str, exc: BaseException) -> None:
+    try:
+        what = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        if ctx is not None:
+            ctx.problem(fn, what)
+        else:
+            log.warning("event=wasm_kv_failed fn=%s reason=%s", fn, what)
+    except Exception:  # noqa: BLE001 - logging must not raise into the guest either
+        pass
+
+
+_lock = threading.Lock()
+_functions: list[Any] | None = None
+
+
+def kv_functions() -> list[Any]:
+    """The three host functions (made once per process)."""
+    global _functions
+    with _lock:
+        if _functions is None:
+            i64 = extism.ValType.I64
+            _functions = [
+                extism.host_fn(name="kv_get", namespace=NAMESPACE, signature=([i64], [i64]))(_kv_get),
+                extism.host_fn(name="kv_set", namespace=NAMESPACE, signature=([i64, i64], []))(_kv_set),
+                extism.host_fn(name="kv_delete", namespace=NAMESPACE, signature=([i64], []))(_kv_delete),
+            ]
+        return list(_functions)

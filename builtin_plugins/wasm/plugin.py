@@ -1,0 +1,199 @@
+"""The builtin ``wasm`` plugin: WASM tools and channel adapters run with Extism (SPEC §6, §7).
+
+It is a hook plugin like any third party's (entry point ``wasm``); the core
+instantiates :class:`WasmPlugin` once per gateway.
+
+* ``gateway_startup``: every ``[[plugins]]`` entry is loaded in a worker
+  thread (:func:`bridge.load_plugin`); a missing file is one WARNING line,
+  any other failure one ERROR line ``event=wasm_plugin_rejected`` and the
+  gateway starts without that plugin. A tool name already owned by an
+  earlier plugin is refused (logged) for the later one.
+* ``list_tools`` / ``dispatch_tool``: the tools of loaded tool plugins,
+  filtered by the agent's ``tools`` allowlist; a tool not ours, or not
+  allowed for the asking agent, is passed on (``None``) so the core answers
+  ``unknown tool: NAME``.
+* ``parse_incoming`` / ``format_outgoing``: for loaded channel plugins.
+* ``plugin_report``: every configured plugin, loaded or not, with the reason.
+
+Calls run on a thread pool owned by this object (shut down with the
+gateway), never on the event loop: an endless loop in one session's tool
+only ever occupies one worker until its ``timeout_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from exoclaw_hooks import ToolCall, ToolResult, ToolSpec, WasmPluginConfig, hookimpl
+
+from . import bridge, channels
+from .capabilities import not_granted
+from .extlog import EXTISM_LOG
+
+log = logging.getLogger("exoclaw.wasm")
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    if not text or any(c in text for c in ' "=\n\t'):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def default_workers() -> int:
+    return max(2, min(8, (os.cpu_count() or 1) * 2))
+
+
+class WasmPlugin:
+    """Loads the configured WASM plugins and answers the tool and channel hooks for them."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or default_workers()
+        self._executor: ThreadPoolExecutor | None = None
+        self._loaded: dict[str, bridge.LoadedPlugin] = {}
+        self._tools: dict[str, tuple[bridge.LoadedPlugin, ToolSpec]] = {}
+        self._channels: dict[str, bridge.LoadedPlugin] = {}
+        self._report: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------ lifecycle
+
+    @hookimpl
+    async def gateway_startup(self, host: Any) -> None:
+        configs: tuple[WasmPluginConfig, ...] = tuple(getattr(host.settings, "plugins", ()) or ())
+        self._loaded, self._tools, self._channels, self._report = {}, {}, {}, []
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="exoclaw-wasm")
+        if not configs:
+            return
+        EXTISM_LOG.enable()
+        store = getattr(host, "store", None)
+        outcomes = await asyncio.gather(*(asyncio.to_thread(self._load_one, cfg, store) for cfg in configs))
+        for cfg, outcome in zip(configs, outcomes):
+            self._register(cfg, outcome)
+
+    @hookimpl
+    async def gateway_shutdown(self, host: Any) -> None:
+        executor, self._executor = self._executor, None
+        self._tools, self._channels, self._loaded = {}, {}, {}
+        if executor is not None:
+            # in-flight calls end within their timeout_ms; wait off the event loop
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _load_one(cfg: WasmPluginConfig, store: Any) -> bridge.LoadedPlugin | BaseException:
+        try:
+            return bridge.load_plugin(cfg, store)
+        except bridge.LoadError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the gateway
+            return bridge.LoadError(f"unexpected error while loading: {bridge.one_line(f'{type(exc).__name__}: {exc}')}")
+
+    def _register(self, cfg: WasmPluginConfig, outcome: bridge.LoadedPlugin | BaseException) -> None:
+        entry: dict[str, Any] = {
+            "name": cfg.name, "kind": None, "tools": [], "capabilities": list(cfg.capabilities),
+            "loaded": False, "reason": "", "path": cfg.path, "not_granted": [],
+        }
+        self._report.append(entry)
+        if isinstance(outcome, bridge.PluginMissing):
+            entry["reason"] = str(outcome)
+            log.warning("event=wasm_plugin_missing plugin=%s path=%s reason=%s",
+                        _quote(cfg.name), _quote(cfg.path), _quote(outcome))
+            return
+        if isinstance(outcome, BaseException):
+            entry["reason"] = str(outcome)
+            log.error("event=wasm_plugin_rejected plugin=%s reason=%s path=%s",
+                      _quote(cfg.name), _quote(outcome), _quote(cfg.path))
+            return
+        if cfg.name in self._loaded:
+            entry["reason"] = "another [[plugins]] entry has the same name"
+            log.error("event=wasm_plugin_rejected plugin=%s reason=%s", _quote(cfg.name), _quote(entry["reason"]))
+            return
+        lp = outcome
+        accepted: list[str] = []
+        if lp.kind == "tool":
+            for spec in lp.tools:
+                owner = self._tools.get(spec.name)
+                if owner is not None:
+                    log.error("event=wasm_tool_refused plugin=%s tool=%s reason=%s", _quote(cfg.name),
+                              _quote(spec.name), _quote(f"plugin {owner[0].name} already provides tool {spec.name}"))
+                    continue
+                self._tools[spec.name] = (lp, spec)
+                accepted.append(spec.name)
+        else:
+            self._channels[cfg.name] = lp
+        self._loaded[cfg.name] = lp
+        for warning in lp.warnings:
+            log.warning("event=wasm_plugin_warning plugin=%s warning=%s", _quote(cfg.name), _quote(warning))
+        entry.update(
+            kind=lp.kind, tools=accepted, capabilities=list(lp.grants.granted), loaded=True,
+            not_granted=not_granted(lp.asked, lp.grants.granted), compile_ms=round(lp.compile_ms, 2),
+        )
+        if entry["not_granted"]:
+            log.info("event=wasm_plugin_not_granted plugin=%s asked=%s", _quote(cfg.name),
+                     _quote(",".join(entry["not_granted"])))
+        log.info("event=wasm_plugin_loaded plugin=%s kind=%s tools=%s capabilities=%s compile_ms=%.1f",
+                 _quote(cfg.name), lp.kind, _quote(",".join(accepted)),
+                 _quote(",".join(lp.grants.granted)), lp.compile_ms)
+
+    # ------------------------------------------------------------ reports
+
+    @hookimpl
+    def plugin_report(self, host: Any) -> list[dict[str, Any]]:
+        return [dict(e, tools=list(e["tools"]), capabilities=list(e["capabilities"]),
+                     not_granted=list(e["not_granted"])) for e in self._report]
+
+    # ------------------------------------------------------------ tools
+
+    @hookimpl
+    def list_tools(self, agent: Any) -> list[ToolSpec]:
+        allowed = getattr(agent, "tools", None)
+        return [spec for name, (_, spec) in self._tools.items() if allowed is None or name in allowed]
+
+    @hookimpl
+    def dispatch_tool(self, call: ToolCall, context: Any) -> Any:
+        entry = self._tools.get(call.name)
+        if entry is None:
+            return None
+        agent = getattr(context, "agent", None)
+        allowed = getattr(agent, "tools", None)
+        if allowed is not None and call.name not in allowed:
+            return None  # the core answers "unknown tool: NAME"
+        return self._run_tool(entry[0], call)
+
+    async def _run_tool(self, lp: bridge.LoadedPlugin, call: ToolCall) -> ToolResult:
+        try:
+            return await self._in_thread(bridge.run_tool, lp, call)
+        except RuntimeError as exc:  # executor shut down under us
+            return ToolResult(call.id, f"tool {call.name} failed: {exc}", True)
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        executor = self._executor
+        if executor is None:
+            raise RuntimeError("the wasm plugins are not running")
+        ctx = contextvars.copy_context()  # log lines in the worker keep the turn's request id
+        call = functools.partial(ctx.run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    # ------------------------------------------------------------ channels
+
+    @hookimpl
+    def parse_incoming(self, request: Any) -> Any:
+        lp = self._channels.get(getattr(request, "channel", None))
+        if lp is None:
+            return None
+        channels.verify(lp, request.headers)  # 401 before the WASM sees anything
+        return self._in_thread(channels.parse_incoming, lp, request, verified=True)
+
+    @hookimpl
+    def format_outgoing(self, reply: Any) -> Any:
+        lp = self._channels.get(getattr(reply, "channel", None))
+        if lp is None:
+            return None
+        return self._in_thread(channels.format_outgoing, lp, reply)
