@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import time
 from typing import Any, Awaitable, Callable
 
@@ -104,6 +105,9 @@ class Runtime:
             if agent.fallback:
                 register_secret(agent.fallback.api_key)
         register_secret(settings.gateway.token)
+        for plugin in settings.plugins:  # channel secrets are read by the WASM bridge from these variables
+            for var in plugin.secrets.values():
+                register_secret(os.environ.get(var))
 
     # ------------------------------------------------------------ lifecycle
 
