@@ -179,9 +179,13 @@ async def test_two_requests_of_one_user_share_the_session(tmp_path):
 
 
 async def test_concurrent_requests_of_one_session_stay_fifo(tmp_path):
-    settings = make_settings(data_dir=tmp_path, echo_delay=0.01)
+    provider = ScriptedProvider()
+    gate = asyncio.Event()  # the first turn holds the session's lane until all five are queued
+    provider.enqueue(Script(text=["reply ", "0"], gate=gate),
+                     *[Script(text=["reply ", str(i)], delay_s=0.005) for i in range(1, 5)])
+    settings = make_settings(data_dir=tmp_path, provider="scripted", model="m1")
     key = "default:openai:fifo:main"
-    async with running_gateway(settings) as gw:
+    async with running_gateway(settings, plugins=[("scripted", Scripted(provider))]) as gw:
         async with client(gw) as oa:
             async def ask(i: int) -> str:
                 stream = await oa.chat.completions.create(
@@ -192,13 +196,15 @@ async def test_concurrent_requests_of_one_session_stay_fifo(tmp_path):
             for i in range(5):
                 tasks.append(asyncio.create_task(ask(i)))
                 # the next request is sent once this one holds its place in the session's lane
-                while gw.rt.lanes.waiting(key) < i + 1 and not tasks[0].done():
+                while gw.rt.lanes.waiting(key) < i + 1:
                     await asyncio.sleep(0.001)
+            gate.set()
             replies = await asyncio.gather(*tasks)
         stored = await history(gw, key)
-    assert [r.split("\n")[0] for r in replies] == [f"You said: turn {i}" for i in range(5)]
-    assert [m["content"] for m in stored if m["role"] == "user"] == [f"turn {i}" for i in range(5)]
-    assert [m["role"] for m in stored] == ["user", "assistant"] * 5
+    assert replies == [f"reply {i}" for i in range(5)]  # each client got the answer to its own turn
+    assert [r.messages[-1].content for r in provider.history] == [f"turn {i}" for i in range(5)]
+    assert [(m["role"], m["content"]) for m in stored] == [
+        pair for i in range(5) for pair in (("user", f"turn {i}"), ("assistant", f"reply {i}"))]
 
 
 async def test_system_and_developer_messages_reach_the_system_prompt(tmp_path):

@@ -6,14 +6,16 @@ class, with OpenAI's body shape ``{"error": {"message", "type", "code", "param"}
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
 import re
 
 import aiohttp
 import openai
 import pytest
 
-from exoclaw_hooks import BudgetExceeded, BudgetsConfig, GatewayConfig, ProviderError, hookimpl
+from exoclaw_hooks import BudgetExceeded, BudgetsConfig, GatewayConfig, ProviderError, TextDelta, hookimpl
 from exoclaw_hooks.testing import Script, ScriptedProvider
 from tests.harness import make_settings, running_gateway
 
@@ -215,3 +217,41 @@ async def test_failure_after_output_started_ends_the_stream_with_an_error_event(
     assert raw.endswith('data: {"error": {"message": "provider error: timeout", "type": "api_error", '
                         '"code": "provider_error", "param": null}}\n\ndata: [DONE]\n\n')
     assert '"finish_reason":"stop"' not in raw
+
+
+class Hanging:
+    """A provider that streams ``before`` and then hangs until cancelled."""
+
+    def __init__(self, before: list[str]):
+        self.before, self.started = before, asyncio.Event()
+
+    @hookimpl
+    def register_providers(self, register):
+        register("hanging", lambda settings: self)
+
+    async def stream(self, request):
+        self.started.set()
+        for text in self.before:
+            yield TextDelta(text)
+        await asyncio.Event().wait()
+
+
+@pytest.mark.parametrize("after_output", [False, True])
+async def test_a_turn_cancelled_by_shutdown_ends_the_request_cleanly(tmp_path, after_output):
+    provider = Hanging(["partial "] if after_output else [])
+    settings = make_settings(data_dir=tmp_path, provider="hanging", model="m1")
+    async with running_gateway(settings, plugins=[("hanging", provider)]) as gw:
+        async with aiohttp.ClientSession() as s:
+            pending = asyncio.create_task(s.post(gw.http_url + "/v1/chat/completions", json={
+                "model": "exoclaw", "stream": True, "messages": USER}))
+            await asyncio.wait_for(provider.started.wait(), 5)
+            await asyncio.sleep(0.02)
+            await gw.rt.stop(grace_s=0.05)
+            resp = await pending
+            raw = (await resp.read()).decode()
+    if after_output:
+        assert resp.status == 200 and '"delta":{"content":"partial "}' in raw
+        assert '"message": "the turn was cancelled (the gateway is shutting down)"' in raw
+        assert raw.endswith("data: [DONE]\n\n")
+    else:
+        assert resp.status == 503 and json.loads(raw)["error"]["code"] == "cancelled"
