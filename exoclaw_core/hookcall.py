@@ -79,6 +79,22 @@ async def call_all(
     return results
 
 
+async def call_pipeline(
+    pm: pluggy.PluginManager, name: str, arg: str, value: Any, adopt: Any, **kwargs: Any
+) -> Any:
+    """Call every implementation in turn, each seeing ``arg`` as the previous ones left it.
+
+    ``adopt(value, result)`` folds an implementation's non-``None`` result into
+    the value handed to the next one. Exceptions propagate (a refusal).
+    """
+    for impl in _impls(pm, name):
+        kwargs[arg] = value
+        result = await await_maybe(_call_impl(impl, kwargs))
+        if result is not None:
+            value = adopt(value, result)
+    return value
+
+
 async def call_first(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> Any:
     """Call a decision hook: the first non-``None`` answer wins (awaited if awaitable).
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable
 
 from exoclaw_hooks import (
@@ -166,8 +166,8 @@ async def _llm_tool_loop(
             tools=tools, max_tokens=agent.max_tokens,
         )
         call = LLMCall(request, agent, route, agent.provider, agent.model, iteration, uuid.uuid4().hex, rid)
-        request = await _before_call(rt, call)
-        text, calls = await _one_call(rt, agent, call, request, emit, outcome)
+        call = await _before_call(rt, call)
+        text, calls = await _one_call(rt, agent, call, emit, outcome)
         outcome.reply += text
         if not calls:
             new.append(Message(role="assistant", content=text))
@@ -183,22 +183,23 @@ async def _llm_tool_loop(
     raise AssertionError("unreachable")
 
 
-async def _before_call(rt: Any, call: LLMCall) -> LLMRequest:
+async def _before_call(rt: Any, call: LLMCall) -> LLMCall:
+    """Each ``before_llm_call`` sees the request as the previous one left it (a pipeline)."""
+
+    def adopt(current: LLMCall, result: Any) -> LLMCall:
+        return replace(current, request=result) if isinstance(result, LLMRequest) else current
+
     try:
-        replaced = await hookcall.call_all(rt.pm, "before_llm_call", isolate=False, call=call)
+        return await hookcall.call_pipeline(rt.pm, "before_llm_call", "call", call, adopt)
     except BudgetExceeded as exc:
         rt.metrics.budget_refusals.labels(exc.scope).inc()
         raise TurnFailed(str(exc), "budget") from exc
     except Exception as exc:  # noqa: BLE001
         raise TurnFailed(f"call refused: {type(exc).__name__}: {exc}", "refused") from exc
-    for r in reversed(replaced):
-        if isinstance(r, LLMRequest):
-            return r
-    return call.request
 
 
 async def _one_call(
-    rt: Any, agent: AgentConfig, call: LLMCall, request: LLMRequest, emit: Emit, outcome: TurnOutcome,
+    rt: Any, agent: AgentConfig, call: LLMCall, emit: Emit, outcome: TurnOutcome,
 ) -> tuple[str, list[Any]]:
     target = CallTarget(agent.provider, agent.model)
     chunks: list[str] = []
@@ -209,7 +210,7 @@ async def _one_call(
     ttft: float | None = None
     error: str | None = None
     try:
-        async for event in stream_with_fallback(agent, request, rt.provider_for, target, rt.retry_policy):
+        async for event in stream_with_fallback(agent, call.request, rt.provider_for, target, rt.retry_policy):
             if isinstance(event, TextDelta):
                 if ttft is None:
                     ttft = time.perf_counter() - t0
@@ -223,6 +224,11 @@ async def _one_call(
                 usage, stop_reason = event.usage, event.stop_reason
     except ProviderError as exc:
         error = str(exc)
+    except asyncio.CancelledError:
+        # observers (metering's reservation) must still hear that the call ended
+        result = LLMCallResult(usage, time.perf_counter() - t0, ttft, "cancelled", stop_reason)
+        await hookcall.call_all(rt.pm, "after_llm_call", call=call, result=result)
+        raise
     duration = time.perf_counter() - t0
     labels = (target.provider, target.model)
     rt.metrics.llm_seconds.labels(*labels).observe(duration)

@@ -76,6 +76,7 @@ def _print_summary(rt, bind: str, port: int) -> None:  # type: ignore[no-untyped
     lines = [f"exoclaw {_version()}"]
     lines.append(f"  config: {s.config_path or 'none (zero-config)'}; data: {s.data_dir}")
     lines.append(f"  auth: {'on (token required)' if s.gateway.token else 'off (loopback only)'}")
+    lines.append(f"  OpenAI-compatible API: http://{host}:{port}/v1")
     for a in s.agents.values():
         default = " (default)" if a.id == s.default_agent else ""
         fb = f", fallback {a.fallback.provider}/{a.fallback.model}" if a.fallback else ""
