@@ -22,7 +22,7 @@ import random
 import pytest
 
 from exoclaw_core.store import SQLiteStore
-from exoclaw_hooks._types import Fact, Message, ToolCall, ToolResult, UsageRecord
+from exoclaw_hooks import Fact, Message, ToolCall, ToolResult, UsageRecord
 
 BATCH = 50
 LIMIT_US = 2000.0

@@ -24,10 +24,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Sequence
 
+from ._config import ProviderSettings
 from ._errors import ProviderError
 from ._types import (
     LLMRequest,
-    ProviderSettings,
     StreamEnd,
     StreamEvent,
     TextDelta,

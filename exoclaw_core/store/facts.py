@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from exoclaw_hooks._types import Fact
+from exoclaw_hooks import Fact
 
 from ._base import StoreBase
 

@@ -21,7 +21,7 @@ import dataclasses
 import sqlite3
 from typing import Any
 
-from exoclaw_hooks._types import InboxItem, IncomingMessage
+from exoclaw_hooks import InboxItem, IncomingMessage
 
 from ._base import StoreBase, dumps, loads
 

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from exoclaw_hooks._types import Message, SessionInfo, ToolCall, ToolResult, Turn
+from exoclaw_hooks import Message, SessionInfo, ToolCall, ToolResult, Turn
 
 from ._base import StoreBase, dumps, loads
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from exoclaw_hooks._types import UsageRecord
+from exoclaw_hooks import UsageRecord
 
 from ._base import StoreBase, normalize_ts
 

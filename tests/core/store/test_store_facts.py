@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from exoclaw_core.store import SQLiteStore, match_expression
-from exoclaw_hooks._types import Fact
+from exoclaw_hooks import Fact
 
 pytestmark = pytest.mark.asyncio
 

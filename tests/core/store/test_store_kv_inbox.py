@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from exoclaw_core.store import INBOX_STATES, SQLiteStore
-from exoclaw_hooks._types import IncomingMessage
+from exoclaw_hooks import IncomingMessage
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_kv_from_many_threads_at_once(store):
 @pytest.mark.asyncio
 async def test_kv_while_async_work_runs(store):
     """WASM threads use kv while the event loop's store work goes on."""
-    from exoclaw_hooks._types import Message
+    from exoclaw_hooks import Message
 
     def wasm_thread() -> None:
         for i in range(200):

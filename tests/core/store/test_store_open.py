@@ -18,7 +18,7 @@ import pytest
 
 from exoclaw_core.store import DB_FILENAME, SQLiteStore, StoreClosedError, open_store
 from exoclaw_core.store import migrations
-from exoclaw_hooks._types import Fact, Message, Store, UsageRecord
+from exoclaw_hooks import Fact, Message, Store, UsageRecord
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -159,7 +159,7 @@ def test_everything_survives_close_and_reopen(tmp_path):
 KILLED_WRITER = """
 import asyncio, sys, time
 from exoclaw_core.store import open_store
-from exoclaw_hooks._types import Message, UsageRecord
+from exoclaw_hooks import Message, UsageRecord
 
 async def main():
     store = open_store(sys.argv[1])

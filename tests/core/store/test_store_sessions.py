@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from exoclaw_core.store import SQLiteStore
-from exoclaw_hooks._types import Message, SessionInfo, ToolCall, ToolResult, Turn
+from exoclaw_hooks import Message, SessionInfo, ToolCall, ToolResult, Turn
 
 pytestmark = pytest.mark.asyncio
 

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from exoclaw_core.store import SQLiteStore, normalize_ts
-from exoclaw_hooks._types import UsageRecord
+from exoclaw_hooks import UsageRecord
 
 pytestmark = pytest.mark.asyncio
 
