@@ -26,7 +26,8 @@ REDACTED = "[REDACTED]"
 
 # Shapes of credentials that must never be printed even if nobody registered them.
 _GENERIC = re.compile(
-    r"(?i)((?:x-api-key|authorization|api[_-]?key|token|secret)[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+)?[^\s\"',}]{6,}"
+    # (not ``{{secret:NAME}}``: a placeholder names a secret, it is not one)
+    r"(?i)((?<!\{\{)(?:x-api-key|authorization|api[_-]?key|token|secret)[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+)?[^\s\"',}]{6,}"
 )
 
 

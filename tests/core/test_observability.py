@@ -146,3 +146,10 @@ def test_redaction_applies_to_every_logger_and_level():
     assert secret not in out and "unregistered-key-abcdef" not in out
     assert out.count("[REDACTED]") >= 12
     assert redact("Authorization: Bearer abcdefgh123") == "Authorization: [REDACTED]"
+
+
+def test_placeholders_are_not_mistaken_for_secrets():
+    assert redact("POST https://api/bot{{secret:bot_token}}/sendMessage") == (
+        "POST https://api/bot{{secret:bot_token}}/sendMessage"
+    )
+    assert redact("secret: hunter2hunter2") == "secret: [REDACTED]"
