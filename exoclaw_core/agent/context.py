@@ -1,16 +1,23 @@
 """Assembling a turn's context from the memory layers' parts (SPEC §9).
 
-The context is exactly: the agent's system prompt and soul, the facts
-relevant to the new message, the last turns of the window, and the new
-message. ``[memory] context_tokens`` is an upper bound: the least relevant
-facts are dropped first, then the oldest turns; never the soul or the new
-message.
+The context is exactly: the soul (then the agent's system prompt), the
+facts relevant to the new message, the last turns of the window, and the
+new message. Soul and facts go into the system prompt; the turns and the
+new message are the messages. ``[memory] context_tokens`` is an upper
+bound: the least relevant facts are dropped first, then the oldest turns
+(whole turns: a tool result never loses its call); never the soul, the
+system prompt or the new message — if those alone exceed the bound they
+are still sent, with nothing else.
+
+Tokens are estimated (characters / 4, the same rule everywhere), unless a
+part says how many it has.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from exoclaw_hooks import AgentConfig, ContextPart, IncomingMessage, Message, Turn
 
@@ -22,12 +29,20 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
+def _json_len(value: Any) -> int:
+    try:
+        return len(json.dumps(value, ensure_ascii=False, default=str))
+    except (TypeError, ValueError):
+        return len(str(value))
+
+
 def turn_chars(turn: Turn) -> int:
+    """The characters of a turn as the model sees them: texts, tool calls (name + JSON input), results."""
     n = 0
     for m in turn.messages:
         n += len(m.content)
         for c in m.tool_calls:
-            n += len(c.name) + len(str(c.input))
+            n += len(c.name) + _json_len(dict(c.input))
         for r in m.tool_results:
             n += len(r.content)
     return n
@@ -61,21 +76,36 @@ def build_context(
     parts: Iterable[ContextPart],
     context_tokens: int,
 ) -> Context:
+    """Order and trim the memory layers' ``parts`` into the system prompt and messages of the first LLM call.
+
+    Anything that is not a :class:`ContextPart` of a known kind is ignored
+    (a buggy plugin must not break the turn). Facts with the same text are
+    kept once (the most relevant), and so are turns with the same ``seq``.
+    """
     souls: list[ContextPart] = []
     facts: list[ContextPart] = []
     turns: list[ContextPart] = []
     for p in parts:
-        if p.kind == "soul":
+        if not isinstance(p, ContextPart):
+            continue
+        if p.kind == "soul" and p.text:
             souls.append(p)
-        elif p.kind == "fact":
+        elif p.kind == "fact" and p.text:
             facts.append(p)
-        elif p.kind == "turn" and p.turn is not None:
+        elif p.kind == "turn" and p.turn is not None and p.turn.messages:
             turns.append(p)
     facts.sort(key=lambda p: -p.relevance)  # stable: equal relevance keeps the plugin's order
+    texts: set[str] = set()
+    facts = [f for f in facts if not (f.text in texts or texts.add(f.text))]  # type: ignore[func-returns-value]
     turns.sort(key=lambda p: p.turn.seq)  # type: ignore[union-attr]
     # two layers may offer the same turn; keep one
     seen: set[int] = set()
-    turns = [t for t in turns if not (t.turn.seq in seen or seen.add(t.turn.seq))]  # type: ignore[union-attr,func-returns-value]
+    unique: list[ContextPart] = []
+    for t in turns:
+        if t.turn.seq not in seen:  # type: ignore[union-attr]
+            seen.add(t.turn.seq)  # type: ignore[union-attr]
+            unique.append(t)
+    turns = unique
 
     fixed = (
         estimate_tokens(agent.system_prompt)
@@ -100,8 +130,9 @@ def build_context(
         total -= turn_tokens.pop(0)
         dropped_turns += 1
 
-    sections = [agent.system_prompt] if agent.system_prompt else []
-    sections += [s.text for s in souls if s.text]
+    sections = [s.text for s in souls]
+    if agent.system_prompt:
+        sections.append(agent.system_prompt)
     if facts:
         sections.append(FACTS_HEADER + "\n" + "\n".join(f"- {f.text}" for f in facts))
     if message.system_extra:

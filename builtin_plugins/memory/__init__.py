@@ -1,0 +1,1 @@
+"""The memory layers (SPEC §9): soul, semantic facts, episodic window — three plugins."""

@@ -1,0 +1,142 @@
+"""The machinery of the verb-phrase rules: normalising a verb phrase, registering and applying rules.
+
+:func:`verb_phrase_facts` gets the subject (a possessive chain from the
+speaker: ``[]`` is the speaker, ``["dog"]`` their dog) and the rest of the
+clause, normalises its verb with :func:`normalize_vp` (``I'm`` / ``is`` →
+``be``, ``lives`` → ``live``, ``have been living`` → ``live`` …) and tries
+the rules in the order they were registered (:mod:`.rules_personal`, then
+:mod:`.rules_work`); the first that gives facts wins.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Callable
+
+from exoclaw_hooks import Fact
+
+from .vocab import subject_of
+
+CI = re.IGNORECASE
+EXPLICIT = 0.9
+INFERRED = 0.6
+
+_ADVERBS = re.compile(
+    r"^(?:also|currently|now|still|actually|really|truly|just|recently|basically|totally|absolutely|honestly|"
+    r"definitely|genuinely|mostly|usually|do|does|did|kinda|kind of|sort of|literally|seriously|originally|"
+    r"happily|proudly|finally|already|even|always|mainly|primarily|officially|technically|only|both|all)\s+",
+    CI,
+)
+_PROGRESSIVE = re.compile(
+    r"^be\s+(?=(?:living|working|learning|studying|staying|residing|teaching|training|dating|moving|going|"
+    r"planning|thinking|trying|taking|doing|raising|suffering|struggling|majoring|speaking)\b)",
+    CI,
+)
+_LEMMA = {
+    "lives": "live", "living": "live", "resides": "reside", "residing": "reside", "stays": "stay",
+    "staying": "stay", "works": "work", "working": "work", "worked": "work", "speaks": "speak",
+    "speaking": "speak", "loves": "love", "likes": "like", "enjoys": "enjoy", "adores": "adore",
+    "hates": "hate", "dislikes": "dislike", "detests": "detest", "prefers": "prefer", "has": "have",
+    "owns": "own", "drives": "drive", "studies": "study", "studying": "study", "learns": "learn",
+    "learning": "learn", "learnt": "learn", "grew": "grow", "comes": "come", "came": "come",
+    "suffers": "suffer", "suffering": "suffer", "goes": "go", "relocated": "moved", "teaches": "teach",
+    "teaching": "teach", "majoring": "major", "majors": "major", "struggles": "struggle",
+    "struggling": "struggle", "taking": "take", "takes": "take", "doing": "do", "calls": "call",
+    "raising": "raise",
+}
+_PARTICIPLE = (
+    r"moved|lived|worked|studied|learned|learnt|grown|taught|adopted|bought|started|become|relocated|"
+    r"been diagnosed|suffered|spoken|loved|liked|hated|owned|always"
+)
+
+
+_VP_TAIL = re.compile(
+    r"(?:[\s,]+(?:now|too|as well|also|these days|nowadays|at the moment|right now|currently|lol|haha+|btw|"
+    r"though|actually|really|anyway|already|btw|for now|for real|:\)|:D|!+))+[\s.!]*$",
+    CI,
+)
+
+
+_TRYING = re.compile(
+    r"^(?:be\s+)?(?:trying|try|tries|starting|started|beginning|began|begun)\s+to\s+(?=learn\b|speak\b)", CI
+)
+
+
+def normalize_vp(vp: str) -> str:
+    """``am currently living in X`` → ``live in X``; ``'ve been a nurse`` → ``be a nurse``."""
+    v = " ".join(vp.split())
+    for _ in range(6):
+        before = v
+        v = _ADVERBS.sub("", v)
+        v = re.sub(r"^(?:am|is|are|'m|'s|'re)\s+", "be ", v, flags=CI)
+        v = re.sub(r"^(?:was|were|be|am|is)\s+(?=born\b)", "", v, flags=CI)
+        v = re.sub(r"^(?:have|has|'ve)\s+been\s+(?=\w+ing\b)", "", v, flags=CI)
+        v = re.sub(r"^(?:have|has|'ve)\s+been\s+", "be ", v, flags=CI)
+        v = re.sub(r"^(?:have|has|'ve)\s+(?:got|gotten)\s+", "have ", v, flags=CI)
+        v = re.sub(rf"^(?:have|has|'ve)\s+(?={_PARTICIPLE})", "", v, flags=CI)
+        v = re.sub(r"^'ve\s+", "have ", v, flags=CI)
+        if v.lower().startswith("be "):
+            v = "be " + _ADVERBS.sub("", v[3:])
+        v = _PROGRESSIVE.sub("", v)
+        v = _TRYING.sub("", v)
+        if v == before:
+            break
+    v = _VP_TAIL.sub("", v)
+    head, _, rest = v.partition(" ")
+    lemma = _LEMMA.get(head.lower())
+    if lemma:
+        v = f"{lemma} {rest}".strip()
+    return v
+
+
+# ---------------------------------------------------------------- the rules
+
+Rule = Callable[["re.Match[str]", list[str], float], list[Fact]]
+_RULES: list[tuple[re.Pattern[str], Rule]] = []
+
+
+def rule(pattern: str, flags: int = CI) -> Callable[[Rule], Rule]:
+    compiled = re.compile(pattern, flags)
+
+    def add(fn: Rule) -> Rule:
+        _RULES.append((compiled, fn))
+        return fn
+
+    return add
+
+
+def fact(chain: list[str], predicate: str, obj: str | None, confidence: float) -> list[Fact]:
+    if not obj:
+        return []
+    return [Fact(subject=subject_of(chain), predicate=predicate, object=obj, confidence=confidence)]
+
+
+def many(chain: list[str], predicate: str, values: list[str], confidence: float) -> list[Fact]:
+    return [f for v in values for f in fact(chain, predicate, v, confidence)]
+
+
+#: the modules whose rules are tried, in this order (within one, in file order)
+RULE_MODULES = ("rules_personal", "rules_work")
+
+
+@lru_cache(maxsize=1)
+def _ordered() -> tuple[tuple[re.Pattern[str], Rule], ...]:
+    import importlib
+
+    for name in RULE_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+    rank = {f"{__package__}.{name}": i for i, name in enumerate(RULE_MODULES)}
+    return tuple(sorted(_RULES, key=lambda r: rank.get(r[1].__module__, len(rank))))  # stable
+
+
+def verb_phrase_facts(chain: list[str], vp: str, confidence: float) -> list[Fact]:
+    """Facts about ``subject_of(chain)`` from a verb phrase (the first rule that gives any)."""
+    v = normalize_vp(vp)
+    for pattern, fn in _ordered():
+        m = pattern.match(v)
+        if m:
+            found = fn(m, chain, confidence)
+            if found:
+                return found
+    return []

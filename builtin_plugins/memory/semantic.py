@@ -1,0 +1,199 @@
+"""Semantic memory: facts learned from what a person says, retrieved when a message needs them (SPEC §9).
+
+* **Learning** (``after_turn``): the user's message goes to the
+  ``extract_facts`` decision hook — our offline extractor
+  (:mod:`.extract`) answers last (``trylast``), so an LLM-based extractor
+  registered by another plugin replaces it. Each fact is stored for the
+  person (agent + channel + account): ``store.add_fact`` supersedes an older
+  value of the same subject and predicate and keeps it. Set-valued
+  predicates (likes, speaks, allergy …) carry their item in the stored
+  predicate so that liking pizza does not supersede liking sushi
+  (:func:`.vocab.storage_fact`).
+* **Retrieval** (``assemble_context``): the new message becomes a word
+  query with its question words mapped to predicates (:mod:`.retrieval`);
+  the store ranks the person's facts with FTS5/bm25 (never a scan in
+  Python); a fact of the very predicate asked about gets a small bonus; the
+  best :attr:`SemanticPlugin.max_facts` become ``fact`` parts, their text a
+  readable sentence ("the user's dog's name is Luna"), their relevance the
+  score.
+* **RPC** ``memory.search`` (``query``, optional ``session``,
+  ``include_superseded``, ``limit``): the facts matching plain words, with
+  their history fields. With ``session`` only that session's person;
+  without it every person's (an owner's tool; each result says whose).
+
+With ``[memory] semantic_enabled = false`` nothing is extracted or retrieved.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any, Callable
+
+from exoclaw_hooks import ContextPart, Fact, InvalidParams, hookimpl
+
+from .extract import extract_facts as offline_extract
+from .retrieval import analyze
+from .vocab import base_predicate, render, storage_fact
+
+log = logging.getLogger("exoclaw.memory")
+
+SOURCE = "memory-semantic"
+#: added to the bm25 score of a fact whose predicate the message asks about
+ASKED_BONUS = 1.0
+#: results of one memory.search at most
+MAX_SEARCH_LIMIT = 1000
+
+
+def person_of_session(session_key: str) -> str:
+    """The person key (``agent:channel:account``) of a session key (``agent:channel:account:peer``).
+
+    Each part is escaped (``:`` is ``%3A``), so splitting at ``:`` is exact.
+    Raises ``ValueError`` when ``session_key`` does not have four parts.
+    """
+    parts = session_key.split(":")
+    if len(parts) != 4 or not all(parts[:3]):
+        raise ValueError(session_key)
+    return ":".join(parts[:3])
+
+
+def _person_or_none(session_key: str) -> str | None:
+    try:
+        return person_of_session(session_key)
+    except ValueError:
+        return None
+
+
+def fact_json(fact: Fact, person: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "subject": fact.subject,
+        "predicate": fact.predicate,
+        "object": fact.object,
+        "learned_at": fact.learned_at,
+        "confidence": fact.confidence,
+        "superseded_at": fact.superseded_at,
+        "superseded_by": fact.superseded_by,
+        "id": fact.id,
+        "text": render(fact),
+    }
+    if person is not None:
+        out["person"] = person
+    return out
+
+
+class SemanticPlugin:
+    """``memory-semantic``: learns facts after each turn and brings back the relevant ones."""
+
+    #: facts offered per turn at most (the core may drop the least relevant to fit ``context_tokens``)
+    max_facts = 8
+
+    def __init__(self) -> None:
+        self.host: Any = None
+
+    # -------------------------------------------------------------- start-up
+
+    @hookimpl
+    def register_methods(self, register: Callable[..., None], host: Any) -> None:
+        self.host = self.host or host
+        register("memory.search", self.memory_search)
+
+    @hookimpl
+    def gateway_startup(self, host: Any) -> None:
+        self.host = host
+
+    # -------------------------------------------------------------- retrieval
+
+    @hookimpl
+    async def assemble_context(self, request: Any) -> list[ContextPart] | None:
+        if not request.memory.semantic_enabled:
+            return None
+        query, asked = analyze(request.message.content)
+        if not query:
+            return []
+        # a few more than needed, so that a fact of the predicate asked about can move up
+        hits = await request.store.search_facts(request.person_key, query, limit=2 * self.max_facts)
+        ranked = sorted(
+            ((score + (ASKED_BONUS if base_predicate(fact.predicate) in asked else 0.0), fact) for fact, score in hits),
+            key=lambda h: -h[0],
+        )
+        return [
+            ContextPart(kind="fact", text=render(fact), relevance=score, source=SOURCE)
+            for score, fact in ranked[: self.max_facts]
+        ]
+
+    # -------------------------------------------------------------- learning
+
+    @hookimpl
+    async def after_turn(self, turn: Any) -> None:
+        if not turn.memory.semantic_enabled:
+            return
+        text = turn.message.content
+        if not text or not text.strip():
+            return
+        store = turn.store
+        known = await store.list_facts(turn.person_key)
+        facts = await self._extract(text, turn.message, known)
+        stored = 0
+        for fact in facts:
+            if not isinstance(fact, Fact):
+                log.warning("event=fact_ignored reason=%s", f"extract_facts returned a {type(fact).__name__}")
+                continue
+            fact = replace(storage_fact(fact), source_session=turn.route.session_key)
+            try:
+                await store.add_fact(turn.person_key, fact)
+                stored += 1
+            except ValueError as exc:  # an empty subject, predicate or object
+                log.warning("event=fact_ignored reason=%s", str(exc))
+        if stored:
+            log.info("event=facts_learned count=%d", stored)
+
+    async def _extract(self, text: str, message: Any, known: list[Fact]) -> list[Any]:
+        """Ask the ``extract_facts`` hook (ours answers last); our own extractor if there is no host or it failed."""
+        if self.host is None:
+            return offline_extract(text, known)
+        try:
+            facts = await self.host.hooks.first("extract_facts", text=text, message=message, known=known)
+        except Exception as exc:  # noqa: BLE001 - a broken extractor plugin must not cost the facts
+            log.warning("event=extractor_failed error=%s (using the offline extractor)", " ".join(str(exc).split()))
+            return offline_extract(text, known)
+        return list(facts or [])
+
+    @hookimpl(trylast=True)
+    def extract_facts(self, text: str, message: Any, known: Any) -> list[Fact]:
+        """The default, offline extractor (a decision hook: a plain function)."""
+        return offline_extract(text, list(known or ()))
+
+    # -------------------------------------------------------------- memory.search
+
+    async def memory_search(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        query = params.get("query")
+        if query is None:
+            raise InvalidParams("query", "required")
+        if not isinstance(query, str):
+            raise InvalidParams("query", "must be a string")
+        session = params.get("session")
+        if session is not None and not isinstance(session, str):
+            raise InvalidParams("session", "must be a string")
+        include = params.get("include_superseded", False)
+        if not isinstance(include, bool):
+            raise InvalidParams("include_superseded", "must be a boolean")
+        limit = params.get("limit", 100)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SEARCH_LIMIT:
+            raise InvalidParams("limit", f"must be an integer from 1 to {MAX_SEARCH_LIMIT}")
+        store = self.host.store
+        if session is not None:
+            try:
+                persons = [person_of_session(session)]
+            except ValueError:
+                raise InvalidParams("session", "must be a session key agent:channel:account:peer") from None
+        else:
+            # Every person who ever had a session. The store searches one
+            # person at a time; bm25 uses the whole index's statistics, so
+            # the scores of different people compare.
+            persons = sorted({p for s in await store.list_sessions() if (p := _person_or_none(s.key))})
+        hits: list[tuple[float, int, str, Fact]] = []
+        for person in persons:
+            for fact, score in await store.search_facts(person, query, limit=limit, include_superseded=include):
+                hits.append((score, fact.id or 0, person, fact))
+        hits.sort(key=lambda h: (-h[0], -h[1]))
+        return [fact_json(f, person) for _s, _i, person, f in hits[:limit]]
