@@ -8,7 +8,7 @@ from exoclaw_hooks import Fact
 
 from .grammar import CI, INFERRED, fact, many
 from .text import clean, clean_name, items, singular, strip_article
-from .vocab import parse_number
+from .vocab import DATE_RE, parse_number
 
 ATTRIBUTES: dict[str, str] = {
     "name": "name", "first name": "name", "full name": "name", "given name": "name", "real name": "name",
@@ -60,7 +60,7 @@ def attribute_facts(chain: list[str], attribute: str, value: str, confidence: fl
     attr = " ".join(attribute.lower().split())
     if SECRETS.search(attr):
         return []
-    fav = re.match(r"^(?:favou?rite|fave?|all-time favou?rite|most loved)\s+(?P<x>[a-z ]+)$", attr)
+    fav = re.match(r"^(?:all-time\s+)?(?:favou?rite|fave?|most loved)\s+(?P<x>[a-z ]+)$", attr)
     if fav:
         return fact(chain, favourite_predicate(fav["x"]), clean(_drop_the_one(value)), confidence)
     predicate = ATTRIBUTES.get(attr)
@@ -79,6 +79,8 @@ def attribute_facts(chain: list[str], attribute: str, value: str, confidence: fl
     if predicate:
         return fact(chain, predicate, clean(value), confidence)
     words = attr.split()
+    if DATE_RE.search(value):
+        value = re.sub(r"^(?:on|in)\s+(?:the\s+)?", "", value.strip(), flags=CI)  # "is in September"
     if (
         not 1 <= len(words) <= 3
         or words[0] in NOT_ATTRIBUTES

@@ -36,15 +36,10 @@ from typing import Iterable, Sequence
 
 from exoclaw_hooks import Fact
 
-from .attributes import (
-    ATTRIBUTES,
-    attribute_facts,
-    entity_copula_facts,
-    favourite_predicate,
-)
+from .attributes import ATTRIBUTES, attribute_facts, entity_copula_facts
 from .grammar import CI, EXPLICIT, INFERRED, fact, verb_phrase_facts
 from .sentences import split_clauses, split_sentences
-from .text import clean, clean_name
+from .text import NAME_STOP, NOT_NAMES, clean, clean_name
 from .vocab import (
     KIN_ADJECTIVES,
     PETS,
@@ -113,13 +108,22 @@ _HYPOTHETICAL_START = re.compile(
 )
 
 
+#: "since last year, I …", "after 10 years in London I …": a short lead-in before the subject
+_LEAD_IN = re.compile(
+    r"^(?:since|after|for|in|during|last|this|these days|nowadays|currently|right now|today|recently|lately|"
+    r"as of|at the moment|for now|these|sadly|luckily|unfortunately|fortunately|by the way)\b[\w' ]{0,40}?,?\s+"
+    r"(?=(?:i|i'm|i've|my|we|we're|we've|our)\b)",
+    CI,
+)
+
+
 def _strip_discourse(clause: str) -> tuple[str, bool]:
-    """``(clause without "oh, btw, …", whether it was hedged)``."""
+    """``(clause without "oh, btw, since last year, …", whether it was hedged)``."""
     hedged = False
     for _ in range(4):
         if _HEDGES.match(clause):
             hedged = True
-        m = _DISCOURSE.match(clause)
+        m = _DISCOURSE.match(clause) or _LEAD_IN.match(clause)
         if not m or m.end() >= len(clause):
             break
         clause = clause[m.end():]
@@ -210,6 +214,14 @@ def _target(value: str, said: list[Fact], known: Iterable[Fact]) -> Fact | None:
 _KIN = RELATIONS | PETS
 
 
+_NOT_APPOSITIVE = frozenset("too also here there now then who which that and or but so still just really".split())
+
+
+def _plural_kin(word: str) -> bool:
+    w = word.lower()
+    return w.endswith("s") and (w[:-1] in _KIN or w[:-2] in _KIN)
+
+
 def _entity(segment: str) -> tuple[str, str | None] | None:
     """``"little sister Ana"`` → ``("little sister", "Ana")``; ``None`` when not a relative or pet."""
     words = segment.replace(",", " ").split()
@@ -219,17 +231,22 @@ def _entity(segment: str) -> tuple[str, str | None] | None:
     while i < len(words) - 1 and words[i].lower() in KIN_ADJECTIVES:
         i += 1
     j = i
-    while j < len(words) and words[j].lower() in _KIN | {"best", "friend", "in-law"}:
+    while j < len(words) and (words[j].lower() in _KIN | {"best", "friend", "in-law"} or _plural_kin(words[j])):
         j += 1
-    if j == i or words[j - 1].lower() not in _KIN:
+    if j == i or not (words[j - 1].lower() in _KIN or _plural_kin(words[j - 1])):
         return None
     rest = words[j:]
+    if len(rest) == 1 and rest[0].isalpha() and rest[0].islower() and rest[0] not in _NOT_APPOSITIVE:
+        rest = [rest[0].title()]  # "my husband tom is a chef"
     if rest and not all(w[:1].isupper() for w in rest):
         return None
     noun = " ".join(w.lower() for w in words[:j])
     return noun, (" ".join(rest) if rest else None)
 
 
+_ATTRIBUTE_HEADS = frozenset(
+    "name age birthday bday favourite favorite fav fave job email phone address nickname".split()
+)
 _NP_END = frozenset(
     """is are was were 's lives live works work has have had loves love likes like hates hate speaks speak
     moved turned turns just recently got gets goes go studies study teaches drives owns prefers will can
@@ -250,13 +267,23 @@ def _parse_my(rest: str) -> tuple[list[str], str | None, str, list[Fact]] | None
     vp_words: list[str] = []
     for i, w in enumerate(words[:8]):
         wl = w.lower().strip(",")
+        nxt = words[i + 1] if i + 1 < len(words) else ""
         if wl in _NP_END and not (np and w[:1].isupper()):  # "my son Will is 7"
             vp_words = words[i:]
             break
         if wl.endswith("'s"):
-            nxt = words[i + 1] if i + 1 < len(words) else ""
-            if not nxt or nxt.lower() in _NP_END or _VALUE_START.match(nxt):
+            stem = wl[:-2]
+            said_is = stem not in _KIN and " ".join([*np, stem]).lower() in ATTRIBUTES  # "my name's Jess"
+            if said_is or not nxt or nxt.lower() in _NP_END or _VALUE_START.match(nxt):
                 np.append(w[:-2])
+                vp_words = ["is", *words[i + 1:]]
+                break
+        if wl.endswith("s") and wl[:-1] in _KIN and wl not in _KIN:  # typed without the apostrophe
+            if nxt.lower() in _ATTRIBUTE_HEADS:  # "my dogs name is luna"
+                np.append(w[:-1] + "'s")
+                continue
+            if nxt.lower() in ("called", "named") and " and " not in " ".join(words[i:]).lower():
+                np.append(w[:-1])  # "my cats called miso"
                 vp_words = ["is", *words[i + 1:]]
                 break
         np.append(w.strip(","))
@@ -303,10 +330,34 @@ _WE_FORMS = (
 )
 #: chat style without a subject: "just moved to Amsterdam!", "been living in Tokyo since 2015"
 _NO_SUBJECT = re.compile(
-    r"^(?:just|recently|finally|currently|moved|relocated|born|grew up|living|working|studying|learning)\b|"
+    r"^(?:just|recently|finally|currently|moved|relocated|born|raised|brought up|grew up|living|working|studying|"
+    r"learning)\b|"
     r"^(?P<been>been)\b",
     CI,
 )
+
+
+_RELATIVE = re.compile(r"^(?P<np>(?:my|our)\s+[\w' -]+?),\s*who(?:'s|\s+is)\s+(?P<rel>[^,]+),\s*(?P<rest>.+)$", CI)
+_INVERTED = re.compile(r"^(?P<x>.+?)\s+(?:is|are)\s+my\s+(?P<np>[\w' -]+?)(?:\s+now)?$", CI)
+_NOT_A_VALUE = re.compile(r"^(?:my|i|it|that|this|there|he|she|they|what|which|who|where|how|here|everything)\b", CI)
+
+
+def _inverted(clause: str, confidence: float) -> list[Fact] | None:
+    """"Luna is my dog's name", "green is my favourite colour", "Ana is my sister": read backwards.
+
+    ``None`` when the clause is not of that shape (or says nothing we keep).
+    """
+    m = _INVERTED.match(clause)
+    if not m or _NOT_A_VALUE.match(m["x"]):
+        return None
+    parsed = _parse_my(f"{m['np']} is {m['x']}")
+    if parsed is None:
+        return None
+    chain, attribute, vp, extra = parsed
+    if attribute is None:  # a relative or pet: "Ana is my sister"
+        return extra + fact(chain, "name", clean_name(m["x"]), confidence) if m["x"][:1].isupper() else None
+    known = attribute.lower() in ATTRIBUTES or re.match(r"^(?:all-time\s+)?(?:favou?rite|fave?)\b", attribute, CI)
+    return attribute_facts(chain, attribute, m["x"], confidence) if known else None
 
 
 def _clause_facts(clause: str, confidence: float, entity: list[str] | None = None) -> list[Fact]:
@@ -335,23 +386,19 @@ def _clause_facts(clause: str, confidence: float, entity: list[str] | None = Non
     m = re.match(r"^(?:the\s+)?name'?s\s+(?P<o>.+)$", c, CI)
     if m:
         return fact([], "name", clean_name(m["o"]), confidence)
-    m = re.match(r"^(?P<x>.+?)\s+(?:is|are)\s+my\s+(?:all-time\s+)?(?:favou?rite|fave?)\s+(?P<y>[\w ]+)$", c, CI)
-    if m and not m["x"].lower().startswith(("my ", "i ")):
-        return fact([], favourite_predicate(m["y"]), clean(m["x"]), confidence)
-    m = re.match(r"^(?P<x>[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)\s+is\s+my\s+(?P<r>[\w -]+)$", c)
-    if m:
-        ent = _entity(m["r"])
-        if ent and not ent[1]:
-            return fact([ent[0]], "name", clean_name(m["x"]), confidence)
     m = re.match(r"^(?P<x>[A-Z][\w' -]*?)\s+is\s+(?:my\s+)?home(?:\s+now)?$", c)
     if m:
         return fact([], "lives_in", clean(m["x"]), confidence)
     m = re.match(r"^home(?:\s+for\s+me)?\s+is\s+(?:now\s+)?(?P<x>.+)$", c, CI)
     if m:
         return fact([], "lives_in", clean(m["x"]), confidence)
-    m = re.match(r"^(?P<x>[\w@.+' -]+?)\s+(?:is|are)\s+my\s+(?P<a>[\w -]+)$", c, CI)
-    if m and m["a"].lower() in ATTRIBUTES and not m["x"].lower().startswith(("my ", "i ", "it", "that", "this")):
-        return attribute_facts([], m["a"], m["x"], confidence)
+    inverted = _inverted(c, confidence)
+    if inverted is not None:
+        return inverted
+    m = _RELATIVE.match(c)  # "my grandmother, who's 92, lives in Leeds": two statements
+    if m:
+        np = m["np"]
+        return _clause_facts(f"{np} is {m['rel']}", confidence) + _clause_facts(f"{np} {m['rest']}", confidence)
 
     for pattern, prefix in _WE_FORMS:
         m = pattern.match(c)
@@ -403,6 +450,8 @@ def extract_facts(text: str, known: Sequence[Fact] = ()) -> list[Fact]:
         s = s.rstrip(" ?!.")
         if asked or _QUESTION_START.match(s):
             continue
+        if not any(ch.isupper() for ch in re.sub(r"\bI\b", "", s)):  # typed all in lower case: "im tom and im 28"
+            s = _LOWER_NAME.sub(lambda m: m.group(1) + " " + _as_name(m.group(2)), s)
         for clause in split_clauses(s):
             _read_clause(clause, out, known, hedged)
     if _MOVED.search(text):
@@ -425,6 +474,19 @@ def _moved_from_known(said: list[Fact], known: Sequence[Fact]) -> list[Fact]:
                 out.append(Fact(subject=f.subject, predicate="moved_from", object=k.object, confidence=INFERRED))
                 break
     return out
+
+
+_LOWER_NAME = re.compile(
+    r"\b((?i:i'm|i am|call me|name is|name's))\s+([a-z][a-z'-]+)(?=\s*(?:$|,|and\b|but\b|from\b|here\b))"
+)
+_NOT_NAME_SUFFIX = re.compile(r"(?:ed|ing|ful|ous|ive|ish|able|ible|less|ic|al)$")
+
+
+def _as_name(word: str) -> str:
+    """``word`` capitalised when it can be a first name ("tom"), else as it is ("tired", "hungry")."""
+    if word in NOT_NAMES or word in NAME_STOP or _NOT_NAME_SUFFIX.search(word) or len(word) < 2:
+        return word
+    return word.capitalize()
 
 
 def _read_clause(clause: str, out: list[Fact], known: Sequence[Fact], hedged: bool = False) -> None:

@@ -16,7 +16,7 @@ from typing import Callable
 
 from exoclaw_hooks import Fact
 
-from .vocab import subject_of
+from .vocab import LANGUAGES, subject_of
 
 CI = re.IGNORECASE
 EXPLICIT = 0.9
@@ -25,7 +25,8 @@ INFERRED = 0.6
 _ADVERBS = re.compile(
     r"^(?:also|currently|now|still|actually|really|truly|just|recently|basically|totally|absolutely|honestly|"
     r"definitely|genuinely|mostly|usually|do|does|did|kinda|kind of|sort of|literally|seriously|originally|"
-    r"happily|proudly|finally|already|even|always|mainly|primarily|officially|technically|only|both|all)\s+",
+    r"happily|proudly|finally|already|even|always|mainly|primarily|officially|technically|only|both|all|"
+    r"part[- ]time|full[- ]time|together|permanently|temporarily)\s+",
     CI,
 )
 _PROGRESSIVE = re.compile(
@@ -74,6 +75,8 @@ def normalize_vp(vp: str) -> str:
         v = re.sub(r"^(?:have|has|'ve)\s+been\s+(?=\w+ing\b)", "", v, flags=CI)
         v = re.sub(r"^(?:have|has|'ve)\s+been\s+", "be ", v, flags=CI)
         v = re.sub(r"^(?:have|has|'ve)\s+(?:got|gotten)\s+", "have ", v, flags=CI)
+        v = re.sub(r"^(?:have|has|'ve)\s+(?:lived|resided)\b", "live", v, flags=CI)  # still does
+        v = re.sub(r"^(?:have|has|'ve)\s+worked\b", "work", v, flags=CI)
         v = re.sub(rf"^(?:have|has|'ve)\s+(?={_PARTICIPLE})", "", v, flags=CI)
         v = re.sub(r"^'ve\s+", "have ", v, flags=CI)
         if v.lower().startswith("be "):
@@ -83,6 +86,7 @@ def normalize_vp(vp: str) -> str:
         if v == before:
             break
     v = _VP_TAIL.sub("", v)
+    v = re.sub(r"\s+(?:part|full)[- ]time\b", "", v, flags=CI)  # "work part-time as a pharmacist"
     head, _, rest = v.partition(" ")
     lemma = _LEMMA.get(head.lower())
     if lemma:
@@ -106,9 +110,29 @@ def rule(pattern: str, flags: int = CI) -> Callable[[Rule], Rule]:
     return add
 
 
+#: predicates whose value is a proper name: "berlin" typed in lower case is stored "Berlin"
+_PROPER = frozenset(
+    "lives_in from born_in grew_up_in moved_from hometown works_at studies_at location nationality".split()
+)
+_LANGUAGE_VALUED = frozenset({"speaks", "learning", "native_language"})
+
+
+def _capitalised(predicate: str, obj: str) -> str:
+    if not obj.islower():
+        return obj
+    common = re.match(r"^(?:a|an|the|my|our|near|outside|close)\b", obj)
+    if predicate in _PROPER and len(obj.split()) <= 4 and not common:
+        return " ".join(w if w in ("of", "and", "de", "la", "upon") else w.capitalize() for w in obj.split())
+    if predicate in _LANGUAGE_VALUED and obj.split()[0] in LANGUAGES:
+        return obj[:1].upper() + obj[1:]
+    return obj
+
+
 def fact(chain: list[str], predicate: str, obj: str | None, confidence: float) -> list[Fact]:
+    """One fact about ``subject_of(chain)`` as a list (empty when there is no value)."""
     if not obj:
         return []
+    obj = _capitalised(predicate, obj)
     return [Fact(subject=subject_of(chain), predicate=predicate, object=obj, confidence=confidence)]
 
 

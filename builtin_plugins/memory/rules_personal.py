@@ -13,6 +13,7 @@ from exoclaw_hooks import Fact
 from .grammar import CI, fact, many, rule
 from .text import clean, clean_name, items, strip_article
 from .vocab import (
+    CONDITIONS,
     DATE_RE,
     DIETS,
     HEALTH_ADJECTIVES,
@@ -28,6 +29,9 @@ from .vocab import (
 
 @rule(r"^(?:be\s+|get\s+|go\s+)?(?:called|named|known as|go by)\s+(?P<o>.+)$")
 def _called(m, chain, c):
+    several = clean(m["o"])
+    if several and re.fullmatch(r"[A-Z][\w'-]*(?:\s*,\s*[A-Z][\w'-]*)*\s+(?:and|&)\s+[A-Z][\w'-]*", several):
+        return fact(chain, "name", several, c)  # "my cats are called Tofu and Miso"
     return fact(chain, "name", clean_name(m["o"]), c)
 
 
@@ -90,15 +94,18 @@ def _x_allergy(m, chain, c):
     return many(chain, "allergy", items(m["o"]), c)
 
 
-@rule(r"^be\s+(?P<o>[\w-]+)\s+intolerant$")
+@rule(r"^be\s+(?P<o>[^\W_]+)[\s-]+intolerant$")
 def _intolerant(m, chain, c):
     return fact(chain, "allergy", f"{m['o'].lower()} (intolerance)", c)
 
 
-@rule(r"^(?:suffer from|struggle with|live with|was diagnosed with|be diagnosed with|got diagnosed with|"
+@rule(r"^(?P<v>suffer from|struggle with|live with|was diagnosed with|be diagnosed with|got diagnosed with|"
       r"diagnosed with)\s+(?P<o>.+)$")
 def _suffers(m, chain, c):
-    return many(chain, "health", [strip_article(v) for v in items(m["o"])], c)
+    found = [strip_article(v) for v in items(m["o"])]
+    if m["v"].lower().startswith("live"):  # "live with my parents" is not a condition
+        found = [v for v in found if any(w.lower().strip(",.") in CONDITIONS for w in v.split())]
+    return many(chain, "health", found, c)
 
 
 @rule(r"^be\s+(?P<o>[\w-]+)$")
@@ -179,16 +186,21 @@ def _from(m, chain, c):
 
 def _place(value: str | None) -> str | None:
     v = clean(value)
+    named = re.match(r"^(?:my|our)\s+[\w ]+?,\s*(?P<x>[A-Z].*)$", v or "")  # "my hometown, Leeds"
+    if named:
+        v = named["x"]
     if v and re.match(r"^(?:a|an|my|our|new|this|that|here)\b", v, CI):
         return None
     return v
 
 
-@rule(r"^(?:live|reside|stay|be based|be located|be settled)\s+(?P<p>in|near|outside|outside of|close to)\s+(?P<o>.+)$")
+@rule(r"^(?:live|reside|stay|be based|be located|be settled)\s+(?:together\s+|here\s+)?"
+      r"(?P<p>in|near|outside|outside of|close to|out of)\s+"
+      r"(?P<o>.+)$")
 def _live_in(m, chain, c):
     place = _place(m["o"])
     prep = m["p"].lower()
-    return fact(chain, "lives_in", place if prep == "in" or not place else f"{prep} {place}", c)
+    return fact(chain, "lives_in", place if prep in ("in", "out of") or not place else f"{prep} {place}", c)
 
 
 @rule(r"^(?:live|reside)\s+(?:at|on)\s+(?P<o>.+)$")
@@ -223,7 +235,13 @@ def _moved_from(m, chain, c):
 def _born(m, chain, c):
     out: list[Fact] = []
     raised = "raised" in m.group(0).lower() or "bred" in m.group(0).lower()
-    for value in (m["o"], m["d"]):
+    where, when = m["o"], m["d"]
+    if when and not (YEAR_RE.match(clean(when) or "") or DATE_RE.search(when)):
+        where, when = f"{where} in {when}", None  # "born in a small town in Spain"
+        year = re.match(r"^(?P<w>.+?)\s+in\s+(?P<y>(?:19|20)\d\d)$", where)
+        if year:
+            where, when = year["w"], year["y"]
+    for value in (where, when):
         v = clean(value)
         if not v:
             continue
@@ -238,7 +256,7 @@ def _born(m, chain, c):
     return out
 
 
-@rule(r"^grow\s+up\s+(?:in|near|on|around)\s+(?P<o>.+)$")
+@rule(r"^(?:grow\s+up|(?:was\s+|were\s+|be\s+)?(?:raised|brought\s+up))\s+(?:in|near|on|around)\s+(?P<o>.+)$")
 def _grew_up(m, chain, c):
     return fact(chain, "grew_up_in", clean(m["o"]), c)
 

@@ -6,7 +6,7 @@ import re
 
 from exoclaw_hooks import Fact
 
-from .grammar import CI, INFERRED, fact, many, rule
+from .grammar import CI, INFERRED, fact, many, rule, verb_phrase_facts
 from .text import (
     NAME_STOP,
     NOT_NAMES,
@@ -17,7 +17,9 @@ from .text import (
     strip_article,
 )
 from .vocab import (
+    CAT_BREEDS,
     CONDITIONS,
+    DOG_BREEDS,
     LANGUAGES,
     NATIONALITIES,
     PETS,
@@ -68,6 +70,17 @@ def _work_in_place(m, chain, c):
     return fact(chain, "works_in", clean(m["w"]), c) + fact(chain, "works_at", clean(m["x"]), c)
 
 
+@rule(r"^work\s+in\s+(?P<w>(?:a|an|the)\s+.+)$")
+def _work_in_a(m, chain, c):
+    return fact(chain, "works_at", clean(m["w"]), c)
+
+
+@rule(r"^(?:run|own|have)\s+(?:my|our)\s+own\s+(?P<o>.+)$|^run\s+(?P<p>(?:a|an)\s+.+)$")
+def _runs(m, chain, c):
+    thing = clean(m["o"] or m["p"])
+    return fact(chain, "owns", f"a {strip_article(thing)}" if thing else None, c)
+
+
 @rule(r"^teach\s+(?P<o>[\w -]+?)(?:\s+(?:at|in)\s+(?P<w>.+))?$")
 def _teach(m, chain, c):
     subject = m["o"].strip()
@@ -108,8 +121,12 @@ def _be_a_job(m, chain, c):
     job, known = is_job(m["o"])
     if not job:
         return []
-    out = fact(chain, "occupation", m["o"].lower() if m["o"].islower() else m["o"], c if known else INFERRED)
-    w = clean(m["w"])
+    what, out = m["o"], []
+    aged = re.match(r"^(?P<n>\d{1,3})[- ]years?[- ]old\s+(?P<job>.+)$", what, CI)  # "a 34 year old teacher"
+    if aged:
+        what, out = aged["job"], fact(chain, "age", aged["n"], c)
+    out += fact(chain, "occupation", what.lower() if what.islower() else what, c if known else INFERRED)
+    w = clean(re.sub(r"\s+(?:studying|working|doing|living|majoring)\b.*$", "", m["w"] or "", flags=CI))
     if w and (m["p"] or "").lower() == "from":
         out += fact(chain, "from", w, c)
     elif w and (m["p"] or "").lower() in ("at", "for"):
@@ -179,14 +196,22 @@ _QUANTITY = r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|\d+|some)
 
 
 @rule(rf"^(?:have|own|adopted|got|rescued)\s+(?P<q>{_QUANTITY})\s+(?P<k>(?:[\w-]+\s+){{0,4}}?[\w-]+),?\s+"
-      r"(?:named|called|who(?:'s| is) (?:called|named))\s+(?P<n>.+)$")
+      r"(?:named|called|who(?:'s| is) (?:called|named))\s+(?P<n>.+?)"
+      rf"(?:,?\s+and\s+(?P<more>{_QUANTITY}\s+.+?\s+(?:named|called)\s+.+))?$")
 def _has_named(m, chain, c):
-    kind = singular(m["k"].split()[-1])
-    out = fact(chain + [kind], "name", clean_name(m["n"]), c)
+    """"a cat named Miso", "a 3 year old golden retriever called Max and a tabby called Tigger"."""
     age = re.search(r"\b(\d{1,3})[- ](year|month|week)s?[- ]old\b", m["k"], CI)
+    described = re.sub(r"\b\d{1,3}[- ](?:year|month|week)s?[- ]old\b", "", m["k"], flags=CI).split()
+    head = singular(described[-1]) if described else singular(m["k"].split()[-1])
+    kind = "dog" if head in DOG_BREEDS else "cat" if head in CAT_BREEDS else head
+    out = fact(chain + [kind], "name", clean_name(m["n"]), c)
+    if out and kind != head:
+        out += fact(chain + [kind], "breed", " ".join(described).lower(), INFERRED)
     if out and age:
         value = age.group(1) if age.group(2).lower() == "year" else f"{age.group(1)} {age.group(2).lower()}s"
         out += fact(chain + [kind], "age", value, c)
+    if m["more"]:
+        out += verb_phrase_facts(chain, "have " + m["more"], c)
     return out
 
 
@@ -215,7 +240,7 @@ def _has(m, chain, c):
         return []
     words = [w.strip(",.").lower() for w in value.split()]
     if any(w in CONDITIONS for w in words):
-        return fact(chain, "health", strip_article(value), c)
+        return many(chain, "health", [strip_article(v) for v in items(value)], c)
     if not re.match(rf"^{_QUANTITY}\b", value, CI):
         return []
     if m.group(0).lower().startswith("own"):
@@ -238,14 +263,16 @@ def _drives(m, chain, c):
 # the last resorts: "I'm Tom", "I'm in Berlin" ---------------------------------
 
 
-@rule(r"^be\s+(?P<o>(?:(?:Dr|Mr|Mrs|Ms|Prof)\.?\s+)?[A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+){0,2})$", 0)
+@rule(r"^be\s+(?P<o>(?:(?:Dr|Mr|Mrs|Ms|Prof)\.?\s+)?[A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+){0,2})"
+      r"(?:\s+(?:from|of)\s+(?P<f>.+))?$", 0)
 def _bare_name(m, chain, c):
+    """"I'm Tom", "I'm Sarah from Leeds" (capitalised, and not "I'm Spanish" or "I'm OK")."""
     words = m["o"].split()
     if any(w.lower() in NOT_NAMES for w in words) or words[0].lower() in NATIONALITIES | LANGUAGES:
         return []
     if len(words) == 1 and words[0].isupper() and len(words[0]) > 1 and words[0].lower() in NAME_STOP:
         return []
-    return fact(chain, "name", clean_name(m["o"]), c)
+    return fact(chain, "name", clean_name(m["o"]), c) + fact(chain, "from", clean(m["f"]), c)
 
 
 @rule(r"^be\s+(?P<o>[A-Z][\w'-]*(?:\s*,\s*[A-Z][\w'-]*)*\s+(?:and|&)\s+[A-Z][\w'-]*)$", 0)

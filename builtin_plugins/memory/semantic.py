@@ -156,7 +156,15 @@ class SemanticPlugin:
         except Exception as exc:  # noqa: BLE001 - a broken extractor plugin must not cost the facts
             log.warning("event=extractor_failed error=%s (using the offline extractor)", " ".join(str(exc).split()))
             return offline_extract(text, known)
-        return list(facts or [])
+        if facts is None:
+            return []
+        if isinstance(facts, Fact):
+            return [facts]
+        try:
+            return list(facts)
+        except TypeError:
+            log.warning("event=extractor_failed error=%s", f"extract_facts returned a {type(facts).__name__}")
+            return []
 
     @hookimpl(trylast=True)
     def extract_facts(self, text: str, message: Any, known: Any) -> list[Fact]:

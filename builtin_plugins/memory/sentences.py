@@ -19,13 +19,24 @@ _ABBREVIATIONS = re.compile(
 _DOTTED = re.compile(r"\b(?:[a-z]\.){2,}", CI)  # e.g. i.e. U.S. a.m. p.m.
 _INITIAL = re.compile(r"\b([A-HJ-Z])\.(?=\s+[A-Z])")  # J. R. R. Tolkien (not "I.")
 _ETC_MID = re.compile(r"\betc\.(?=\s+[a-z])")  # "etc. and more" goes on; "etc. My dog …" ends
-_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\s*\n+\s*|;\s+|(?<=[!?])(?=[A-Z])")
+_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\s*\n+\s*|;\s+|(?<=[!?])(?=[A-Z])|\s+-\s+")
+
+
+_CONTRACTIONS = {
+    "im": "I'm", "ive": "I've", "dont": "don't", "doesnt": "doesn't", "didnt": "didn't", "isnt": "isn't",
+    "wasnt": "wasn't", "arent": "aren't", "cant": "can't", "havent": "haven't", "hasnt": "hasn't",
+    "thats": "that's", "whats": "what's", "wheres": "where's", "theyre": "they're", "youre": "you're",
+}
+_BARE_CONTRACTION = re.compile(r"\b(?:" + "|".join(_CONTRACTIONS) + r")\b", CI)
 
 
 def _normalize(text: str) -> str:
+    """Typographic quotes and dashes made plain; "im", "dont" … given their apostrophe; "@" read as "at"."""
     table = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " ",
-             "\u2026": "...", "\u2013": "-", "\u2014": " - "}
-    return "".join(table.get(ch, ch) for ch in text[:MAX_TEXT])
+             "\u2026": "...", "\u2013": " - ", "\u2014": " - "}
+    t = "".join(table.get(ch, ch) for ch in text[:MAX_TEXT])
+    t = _BARE_CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0).lower()], t)
+    return re.sub(r"\s@\s", " at ", t)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -51,9 +62,11 @@ _CORRECTION_START = re.compile(r"^(?:sorry|actually|oops|whoops|i meant|i mean|m
 _VERB_START = re.compile(
     r"^(?:live|lives|work|works|love|loves|like|likes|hate|hates|speak|speaks|have|has|own|owns|moved|"
     r"was born|am|grew|prefer|prefers|enjoy|enjoys|study|studies|drive|drives|just|also|recently|currently|"
-    r"turned|adore|adores|go by|teach|teaches|can't stand|cannot stand|don't like|suffer|suffers|used to)\b",
+    r"turned|adore|adores|go by|teach|teaches|can't stand|cannot stand|don't like|suffer|suffers|used to|"
+    r"raised|born|brought up)\b",
     CI,
 )
+_NO_SUBJECT_START = re.compile(r"^(?:just|recently|moved|born|raised|grew up|living|working|been)\b", CI)
 _CONJ = re.compile(
     r"\s*,\s*(?:(?:and|but|so|plus|also|though|and also)\s+)?|\s+(?:and|but|plus|while|whereas|so|although|"
     r"though|because|since|and also)\s+",
@@ -80,16 +93,21 @@ def split_clauses(sentence: str) -> list[str]:
     for sep, piece in zip(separators, pieces[1:], strict=True):
         p = piece.strip()
         prev = clauses[-1]
-        has_word = sep.strip(" ,") != ""
+        word = sep.strip(" ,").lower()
+        has_word = word != ""
         bare_np = re.fullmatch(r"(?:me|i|my\s+[\w-]+)", prev.strip(), CI)  # "me and my husband live …"
         if (_SUBJECT_START.match(p) or _CORRECTION_START.match(p)) and not bare_np:
             clauses.append(p)
             continue
         subject = _subject_prefix(prev)
-        if subject and _VERB_START.match(p):
+        if not subject and _VERB_START.match(p) and _NO_SUBJECT_START.match(prev.strip()):
+            clauses.append(p)  # "born in Cairo, raised in London"
+        elif subject and _VERB_START.match(p):
             clauses.append(f"{subject} {p}")
-        elif has_word and subject and re.match(r"^(?:a|an)\s", p, CI) and _copula(prev):
-            clauses.append(f"{subject} {_copula(prev)} {p}")
+        elif subject and re.match(r"^(?:a|an)\s", p, CI) and _copula(prev):
+            clauses.append(f"{subject} {_copula(prev)} {p}")  # "I'm Ben, a student", "I'm 34 and a nurse"
+        elif has_word and word not in ("and", "plus", "also", "and also"):
+            clauses.append(p)  # "…, so no meat please": a new thought, never a list item
         else:
             clauses[-1] = prev + sep + piece
     return [c.strip() for c in clauses if c.strip()]

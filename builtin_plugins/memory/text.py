@@ -18,13 +18,15 @@ _TRAILERS = re.compile(
 )
 _CUT = re.compile(
     r"\s+(?:because|since|cause|cuz|but|although|though|which|who|where|whereas|while|so that|so|with my|"
-    r"with our|and i|and my|and we|if|unless|when|until)\b.*$|\s*[,(]?\s*(?:e\.g\.|i\.e\.|(?:such as|like|"
+    r"with our|and i|and my|and we|if|unless|when|until|for (?:\w+ )?reasons?|for (?:health|work|religious))\b.*$|"
+    r"\s*[,(]?\s*(?:e\.g\.|i\.e\.|(?:such as|like|"
     r"for example|for instance)\b).*$|\s+\(.*$",
     CI,
 )
 _QUOTES = " \t\"'`“”‘’*_"
 _PRONOUN_START = re.compile(
-    r"^(?:you|your|yours|it|its|it's|this|that|these|those|them|him|her|his|me|myself|when|how|what|the way|"
+    r"^(?:you|your|yours|it|its|it's|this|that|these|those|them|him|her|his|me|myself|us|we|they|he|she|"
+    r"ourselves|when|how|what|the way|"
     r"being|to be|here|there|everything|anything|something|nothing|all of|each|lots|a lot)\b",
     CI,
 )
@@ -77,7 +79,7 @@ def clean_name(value: str | None) -> str | None:
 TITLES = frozenset("dr mr mrs ms mx prof sir dame".split())
 NAME_STOP = frozenset(
     """and but or by from in at on of to for with the a an i you he she it we they is was not too also here
-    there now though just still really very only
+    there now though just still really very only btw lol haha tbh fyi btw thx thanks
     so because if when who which that this my your his her our their ok okay fine good great sorry thanks
     please yes no nope yeah lol haha""".split()
 )
@@ -86,6 +88,9 @@ NAME_STOP = frozenset(
 NOT_NAMES = frozenset(
     """ok okay fine good great sorry here back ready done home hungry tired busy sick alright awesome new happy
     sad bored lost confused excited cool sure right well glad thrilled fine thanks thank gonna going just
+    hungry sleepy sorry angry lonely ready crazy lazy thirsty silly lucky funny worried stuck free late early
+    single married divorced pregnant sick ill alone awake asleep alive sober broke vegan vegetarian retired
+    unemployed home away out off in on up down over good bad fat thin tall short old young
     monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
     september october november december i""".split()
 )

@@ -139,14 +139,23 @@ RELATIONS = frozenset(
     stepdaughter stepbrother stepsister half-brother half-sister mother-in-law father-in-law sister-in-law
     brother-in-law son-in-law daughter-in-law friend bestie boss manager colleague coworker co-worker roommate
     flatmate housemate neighbour neighbor landlord landlady doctor dentist therapist teacher coach mentor ex
-    ex-wife ex-husband ex-boyfriend ex-girlfriend twin godmother godfather godson goddaughter""".split()
+    ex-wife ex-husband ex-boyfriend ex-girlfriend twin twins godmother godfather godson goddaughter sons daughters
+    brothers sisters grandparents grandkids grandchildren cousins""".split()
 )
 
 PETS = frozenset(
-    """dog dogs puppy pup doggo cat cats kitten kitty rabbit bunny hamster gerbil parrot bird budgie canary fish
+    """dog puppy pup doggo cat kitten kitty rabbit bunny hamster gerbil parrot bird budgie canary fish
     goldfish horse pony turtle tortoise snake lizard gecko iguana ferret rat mouse chinchilla hedgehog pig goat
-    chicken chickens hen cow pet pets""".split()
+    chicken hen cow pet""".split()
 )
+
+#: breeds people name instead of the animal ("I have a golden retriever named Max")
+DOG_BREEDS = frozenset(
+    """retriever labrador lab poodle beagle bulldog terrier spaniel shepherd husky corgi dachshund chihuahua pug
+    collie doberman rottweiler greyhound whippet schnauzer pointer setter mastiff sheepdog pitbull pomeranian
+    labradoodle cockapoo goldendoodle shiba akita malamute samoyed""".split()
+)
+CAT_BREEDS = frozenset("tabby siamese ragdoll sphynx bengal calico tortoiseshell maine coon".split())
 
 #: adjectives allowed between "my" and a relation or pet ("my little sister")
 KIN_ADJECTIVES = frozenset(
