@@ -53,6 +53,8 @@ def _part_tokens(part: ContextPart) -> int:
         return part.tokens
     if part.kind == "turn" and part.turn is not None:
         return -(-turn_chars(part.turn) // CHARS_PER_TOKEN)
+    if part.kind == "fact":
+        return estimate_tokens(f"- {part.text}\n")  # as it is written in the system prompt
     return estimate_tokens(part.text)
 
 
