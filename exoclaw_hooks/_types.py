@@ -114,8 +114,10 @@ class Turn:
     """
 
     messages: tuple[Message, ...]
+    #: 1-based position in its session
     seq: int = 0
     created_at: str | None = None
+    #: tokens spent on the turn (input + output over its LLM calls), not its size
     tokens: int = 0
 
 
