@@ -140,7 +140,8 @@ def _chunk_latency_run(benchmark: Any, fake_llm: Any, loadgen: Any, knobs: Any, 
     server = middle(llm)
     machine.wait_for_quiet()
     lg = loadgen("turns", "--url", server.url, "--clients", 200, "--seconds", knobs.seconds, "--warmup",
-                 max(knobs.warmup, 2 * 22 * knobs.chunk_delay_ms / 1000), "--stamped")
+                 max(knobs.warmup, 2 * 22 * knobs.chunk_delay_ms / 1000), "--stamped",
+                 "--stagger", knobs.chunk_delay_ms / 1000)
     res = benchmark.pedantic(measure_turns, args=(machine, server, lg, {"fake_llm": llm}), rounds=1, iterations=1)
     res["fake_llm"] = llm.stop()
     benchmark.extra_info.update(res)
@@ -176,7 +177,8 @@ def test_chunk_latency_200_streams(benchmark, gateway, fake_llm, loadgen, figure
     between its SSE events; it writes ``time.monotonic_ns()`` into each
     chunk's text immediately before writing the event to the socket. 200
     clients keep one turn each in flight (a new one as soon as the previous
-    is done). The load generator takes ``monotonic_ns()`` as soon as the
+    is done), their starts spread over one chunk interval so that the
+    streams are not in lockstep. The load generator takes ``monotonic_ns()`` as soon as the
     frame is read and records receive − stamp for every chunk: the gateway's
     HTTP read, SSE parse, agent loop, JSON framing and WebSocket send, plus
     the client's own read of the frame (CLOCK_MONOTONIC is one clock for

@@ -180,6 +180,8 @@ async def cmd_turns(args: argparse.Namespace) -> dict[str, Any]:
         connected += 1
         try:
             await ready.wait()
+            if args.stagger:  # spread the clients' phases evenly over --stagger seconds
+                await asyncio.sleep(args.stagger * i / args.clients)
             n = 0
             while not state["stop"]:
                 n += 1
@@ -473,6 +475,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sp.add_argument("--clients", type=int, default=50)
     sp.add_argument("--seconds", type=float, default=5.0)
     sp.add_argument("--warmup", type=float, default=1.0)
+    sp.add_argument("--stagger", type=float, default=0.0,
+                    help="client i starts its first turn i/N of this many seconds late (no lockstep bursts)")
 
     sp = sub.add_parser("ttft")
     client_args(sp)
