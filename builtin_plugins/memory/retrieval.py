@@ -158,15 +158,23 @@ for _group in SYNONYMS.values():
 
 
 @lru_cache(maxsize=1)
-def _compiled() -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
-    """Every cue as a pattern with the words it adds (the first is the predicate it asks about)."""
+def _compiled() -> list[tuple[re.Pattern[str], re.Pattern[str], tuple[str, ...]]]:
+    """Every cue as ``(cue, the whole words it touches, the words it adds)`` (the first word is
+    the predicate it asks about).
+
+    The bare cue is what is searched: ``[\\w'-]*(?:cue)[\\w'-]*`` matches exactly when
+    ``cue`` does, but backtracks at every position of the text, which made
+    177 cues cost ~270 µs a message; the whole-word pattern only runs to
+    consume a cue that is there.
+    """
     out = []
     for _predicate, (cues, words) in CUES.items():
         for cue in cues:
             # the whole word a cue touches is consumed ("allergic", not "allerg" + "ic")
-            out.append((re.compile(rf"[\w'-]*(?:{cue})[\w'-]*"), words))
+            whole = re.compile(rf"[\w'-]*(?:{cue})[\w'-]*")
+            out.append((re.compile(cue), whole, words))
     # longer cues first, so "for a living" is consumed before "living" could count as a word
-    out.sort(key=lambda item: -len(item[0].pattern))
+    out.sort(key=lambda item: -len(item[1].pattern))
     return out
 
 
@@ -196,12 +204,12 @@ def analyze(message: str, *, max_words: int = 48) -> tuple[str, frozenset[str]]:
     text = " ".join(message.lower().replace("\u2019", "'").split())[:2000]
     added: dict[str, None] = {}
     asked: set[str] = set()
-    for pattern, words in _compiled():
-        if pattern.search(text):
+    for cue, whole, words in _compiled():
+        if cue.search(text):
             asked.add(words[0])
             for w in words:
                 added.setdefault(w, None)
-            text = pattern.sub(" ", text)
+            text = whole.sub(" ", text)
     for word in _WORD.findall(text):
         w = word.split("'")[0] if word.endswith("'s") else word
         if w in STOP_WORDS or len(w) < 2 and not w.isdigit():
