@@ -44,12 +44,19 @@ def register_secret(value: str | None) -> None:
         _secret_re = re.compile("|".join(re.escape(s) for s in ordered))
 
 
+_GENERIC_HINTS = ("key", "token", "secret", "authorization")
+
+
 def redact(text: str) -> str:
     """Remove every registered secret and credential-looking value from ``text``."""
     pattern = _secret_re
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
-    return _GENERIC.sub(lambda m: m.group(1) + REDACTED, text)
+    lowered = text.lower()
+    # the generic pattern is case-insensitive and slow: run it only where it can match
+    if any(h in lowered for h in _GENERIC_HINTS):
+        text = _GENERIC.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
 
 
 class _ContextFilter(logging.Filter):
@@ -102,6 +109,10 @@ def setup_logging(level: str | None = None, fmt: str | None = None, stream=None)
     handler.addFilter(_ContextFilter())
     root.addHandler(handler)
     root.setLevel(getattr(logging, level, logging.INFO))
+    # what our format never shows need not be collected for every record
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # aiohttp's access log is noisy and carries query strings: keep it at warning
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 

@@ -154,7 +154,8 @@ class SSECall:
         self._responded = False
 
     async def events(self) -> AsyncIterator[SSEEvent]:
-        log.debug("%s: POST %s headers=%s", self.name, self.url, redact(self.headers))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: POST %s headers=%s", self.name, self.url, redact(self.headers))
         data = json.dumps(self.body, ensure_ascii=False).encode()
         try:
             async with self.session.post(self.url, data=data, headers=self.headers,

@@ -114,10 +114,11 @@ async def _turn(rt: Any, agent: AgentConfig, message: IncomingMessage, route: Ro
         )
         ctx = build_context(agent, message, parts, rt.settings.memory.context_tokens)
         outcome.context_tokens = ctx.tokens
-        log.info(
-            "event=context tokens=%d facts=%d turns=%d dropped_facts=%d dropped_turns=%d",
-            ctx.tokens, ctx.facts, ctx.turns, ctx.dropped_facts, ctx.dropped_turns,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "event=context tokens=%d facts=%d turns=%d dropped_facts=%d dropped_turns=%d",
+                ctx.tokens, ctx.facts, ctx.turns, ctx.dropped_facts, ctx.dropped_turns,
+            )
         tools: tuple[ToolSpec, ...] = tuple(_flatten(await hookcall.call_all(rt.pm, "list_tools", agent=agent)))
         new_messages = await _llm_tool_loop(rt, agent, route, ctx, tools, emit, outcome, rid)
         # the turn is committed before ``done``: done means "stored"
@@ -141,9 +142,9 @@ async def _turn(rt: Any, agent: AgentConfig, message: IncomingMessage, route: Ro
     await emit("usage", usage_data)
     await emit("done", None)
     log.info(
-        "event=turn_done input_tokens=%d output_tokens=%d cost_usd=%.6f ms=%.1f",
-        outcome.usage.input_tokens, outcome.usage.output_tokens, outcome.cost_usd,
-        (time.perf_counter() - started) * 1000,
+        "event=turn_done agent=%s session=%s input_tokens=%d output_tokens=%d cost_usd=%.6f context_tokens=%d ms=%.1f",
+        agent.id, quote(route.session_key), outcome.usage.input_tokens, outcome.usage.output_tokens,
+        outcome.cost_usd, outcome.context_tokens, (time.perf_counter() - started) * 1000,
     )
     await hookcall.call_all(
         rt.pm, "after_turn",

@@ -87,7 +87,7 @@ async def test_readyz_only_after_start_up(tmp_path):
 @pytest.fixture
 def log_stream():
     stream = io.StringIO()
-    setup_logging("info", "text", stream=stream)
+    setup_logging("debug", "text", stream=stream)
     yield stream
     setup_logging("warning", "text")
 
