@@ -5,12 +5,11 @@ Threading model (why it looks like this):
 * ONE SQLite connection (``check_same_thread=False``) guarded by one
   ``threading.Lock``. SQLite serialises writers anyway; one connection keeps
   the page cache warm and avoids ``SQLITE_BUSY`` between our own threads.
-* The ``async`` methods run on ONE dedicated worker thread
-  (``ThreadPoolExecutor(max_workers=1)``) through ``loop.run_in_executor``, so
-  the event loop never waits for the disk, and the store's work for all
-  sessions is applied in submission order.
+* The ``async`` methods run on ONE dedicated worker thread fed by a queue
+  (``StoreBase._work``), so the event loop never waits for the disk, and the
+  store's work for all sessions is applied in submission order.
 * The blocking ``kv_*`` methods are called from WASM worker threads; they take
-  the lock directly instead of hopping through the executor.
+  the lock directly instead of going through the queue.
 
 Durability: WAL with ``synchronous=NORMAL``. A committed transaction is in
 the WAL file before ``COMMIT`` returns, so it survives the process being
@@ -27,10 +26,10 @@ import datetime as _dt
 import json
 import logging
 import os
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -164,7 +163,9 @@ class StoreBase:
             conn.close()
             raise
         self._conn: sqlite3.Connection = conn
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exoclaw-store")
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._work, name="exoclaw-store", daemon=True)
+        self._worker.start()
 
     # -- identity -------------------------------------------------------
 
@@ -201,14 +202,52 @@ class StoreBase:
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` on the store's thread, holding the lock."""
-        if self._closed:
+        if self._closed or self._stopping:
             raise StoreClosedError("the store is closed")
         loop = asyncio.get_running_loop()
-        try:
-            future = loop.run_in_executor(self._executor, self._locked, fn, args)
-        except RuntimeError:  # the executor was shut down meanwhile
-            raise StoreClosedError("the store is closed") from None
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((loop, future, fn, args))
         return await future
+
+    def _work(self) -> None:
+        """The store's thread: run queued work in order; answer each batch with one wake-up.
+
+        A dedicated thread and queue instead of ``run_in_executor``: what piled
+        up while one call ran is taken at once and its results are handed back
+        to the event loop in a single ``call_soon_threadsafe`` (the hop was a
+        large part of a small write's cost). Work whose caller was cancelled
+        before it started is skipped, so nothing is written for it.
+        """
+        while True:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            done: dict[Any, list[tuple[Any, bool, Any]]] = {}
+            stop = False
+            for item in batch:
+                if item is None:
+                    stop = True
+                    continue
+                loop, future, fn, args = item
+                if future.cancelled():
+                    continue
+                try:
+                    outcome = (future, True, self._locked(fn, args))
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    outcome = (future, False, exc)
+                done.setdefault(loop, []).append(outcome)
+            for loop, outcomes in done.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, outcomes)
+                except RuntimeError:  # that event loop is closed: nobody is waiting
+                    pass
+            if stop:
+                return
+
+    _stopping = False
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in the calling thread, holding the lock (blocking API)."""
@@ -245,7 +284,10 @@ class StoreBase:
         if self._closed:
             return
         # Let queued async work finish before the connection goes away.
-        self._executor.shutdown(wait=True)
+        self._stopping = True
+        self._queue.put(None)
+        if self._worker is not threading.current_thread():
+            self._worker.join()
         with self._lock:
             if self._closed:
                 return
@@ -264,3 +306,14 @@ class StoreBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _settle(outcomes: list[tuple[Any, bool, Any]]) -> None:
+    """On the event loop: give each caller its result (unless it stopped waiting)."""
+    for future, ok, value in outcomes:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
