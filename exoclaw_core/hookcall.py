@@ -15,6 +15,7 @@ arguments).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from typing import Any
@@ -51,32 +52,50 @@ class HookError(Exception):
 
 
 async def call_all(
-    pm: pluggy.PluginManager, name: str, *, isolate: bool = True, **kwargs: Any
+    pm: pluggy.PluginManager, name: str, *, isolate: bool = True, concurrent: bool = False, **kwargs: Any
 ) -> list[Any]:
     """Call every implementation of a contribution/observer hook; return the non-``None`` results.
 
     With ``isolate`` (the default) an implementation that raises is logged with
     its plugin's name and skipped; without it the first exception propagates
-    (``before_llm_call``: a refusal must stop the call).
+    (``before_llm_call``: a refusal must stop the call). ``concurrent`` awaits
+    the implementations together (``assemble_context``: the memory layers do
+    I/O independently); results keep the implementations' order either way.
     """
+    impls = _impls(pm, name)
+    if concurrent and len(impls) > 1:
+        values = await asyncio.gather(
+            *(_one(impl, name, kwargs, isolate) for impl in impls), return_exceptions=not isolate
+        )
+        for value in values:
+            if isinstance(value, BaseException):
+                raise value
+        return [v for v in values if v is not None and v is not _FAILED]
     results: list[Any] = []
-    for impl in _impls(pm, name):
-        try:
-            value = await await_maybe(_call_impl(impl, kwargs))
-        except Exception as exc:  # noqa: BLE001 - isolation is the point
-            if not isolate:
-                raise
-            log.error(
-                "event=plugin_error plugin=%s hook=%s error=%s",
-                impl.plugin_name,
-                name,
-                _one_line(exc),
-                exc_info=log.isEnabledFor(logging.DEBUG),
-            )
-            continue
-        if value is not None:
+    for impl in impls:
+        value = await _one(impl, name, kwargs, isolate)
+        if value is not None and value is not _FAILED:
             results.append(value)
     return results
+
+
+_FAILED = object()
+
+
+async def _one(impl: Any, name: str, kwargs: dict[str, Any], isolate: bool) -> Any:
+    try:
+        return await await_maybe(_call_impl(impl, kwargs))
+    except Exception as exc:  # noqa: BLE001 - isolation is the point
+        if not isolate:
+            raise
+        log.error(
+            "event=plugin_error plugin=%s hook=%s error=%s",
+            impl.plugin_name,
+            name,
+            _one_line(exc),
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+        return _FAILED
 
 
 async def call_pipeline(

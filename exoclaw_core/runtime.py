@@ -61,7 +61,9 @@ class GatewayHost:
             import aiohttp
 
             self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=200, limit_per_host=100, enable_cleanup_closed=True),
+                # no pool cap: every concurrent stream to a provider gets its own
+                # connection (a cap queued the 101st stream behind the others)
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, enable_cleanup_closed=True),
                 timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=None),
                 trust_env=False,
             )

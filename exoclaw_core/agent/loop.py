@@ -108,7 +108,7 @@ async def _turn(rt: Any, agent: AgentConfig, message: IncomingMessage, route: Ro
     try:
         parts: list[ContextPart] = _flatten(
             await hookcall.call_all(
-                rt.pm, "assemble_context",
+                rt.pm, "assemble_context", concurrent=True,
                 request=ContextRequest(agent, route, message, person_key, rt.settings.memory, rt.store),
             )
         )

@@ -63,10 +63,14 @@ def error_frame(rid: str, error: str) -> str:
     return json.dumps({"id": rid, "result": None, "error": error})
 
 
+_dumps = json.JSONEncoder().encode
+
+
 def event_frame(rid: str, event: str, data: Any) -> str:
+    """One stream frame; built from pieces because it is the hottest path (a frame per chunk)."""
     if data is None and event == "done":
-        return json.dumps({"id": rid, "event": "done"})
-    return json.dumps({"id": rid, "event": event, "data": data})
+        return '{"id": %s, "event": "done"}' % _dumps(rid)
+    return '{"id": %s, "event": "%s", "data": %s}' % (_dumps(rid), event, _dumps(data))
 
 
 def _opt_str(params: dict[str, Any], name: str, default: str | None) -> str | None:
