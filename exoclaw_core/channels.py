@@ -25,7 +25,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from exoclaw_hooks import InboxItem, IncomingMessage, OutgoingReply, OutgoingRequest
+from exoclaw_hooks import InboxItem, OutgoingReply, OutgoingRequest
 
 from . import hookcall
 from .logs import quote, redact, register_secret
@@ -34,6 +34,10 @@ from .runtime import NoAgent
 log = logging.getLogger("exoclaw.channels")
 
 PLACEHOLDER = re.compile(r"\{\{secret:([A-Za-z0-9_.-]+)\}\}")
+
+
+class _LeavePending(Exception):
+    """The gateway is stopping: the item stays pending and is answered after the restart."""
 
 
 class DeliveryRefused(Exception):
@@ -78,6 +82,8 @@ class Channels:
         self.tasks: set[asyncio.Task[Any]] = set()
 
     def submit(self, item: InboxItem) -> None:
+        if self.rt.stopping:  # it stays pending in the inbox: answered after the restart
+            return
         task = asyncio.get_running_loop().create_task(self.process(item))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -96,32 +102,50 @@ class Channels:
         reply = item.reply
         try:
             if reply is None:
-                reply = await self._run_turn(item.message)
+                reply = await self._run_turn(item)
                 if reply is None:
                     await store.inbox_mark(item.id, "failed", error="no agent configured for this channel message")
                     return
-                await store.inbox_answer(item.id, reply)
             await self.deliver(item, reply)
+        except _LeavePending:
+            return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - one message must not stop the others
             log.exception("event=channel_failed channel=%s error=%s", item.channel, quote(redact(str(exc))))
             await store.inbox_mark(item.id, "failed", error=redact(f"{type(exc).__name__}: {exc}"))
 
-    async def _run_turn(self, message: IncomingMessage) -> str | None:
+    async def _run_turn(self, item: InboxItem) -> str | None:
+        """Run the item's turn; the reply is kept in the inbox as soon as the turn is committed."""
+        store = self.rt.store
         try:
-            route = await self.rt.route(message)
+            route = await self.rt.route(item.message)
         except NoAgent as exc:
-            log.warning("event=channel_no_agent channel=%s error=%s", message.channel, quote(str(exc)))
+            log.warning("event=channel_no_agent channel=%s error=%s", item.channel, quote(str(exc)))
             return None
+        texts: list[str] = []
+        failed: list[str] = []
 
         async def emit(event: str, data: Any) -> None:
-            return None
+            if event == "text":
+                texts.append(data)
+            elif event == "error":
+                failed.append(data)
+            elif event == "done" and not failed:
+                # ``done`` comes right after the turn's commit and before the memory
+                # layers learn: keep the reply now, so that a crash from here on
+                # re-sends it instead of running (and storing) the turn again
+                await store.inbox_answer(item.id, "".join(texts))
 
-        outcome = await self.rt.start_turn(message, route, emit)
+        outcome = await self.rt.start_turn(item.message, route, emit)
+        if outcome.cancelled:
+            raise _LeavePending  # answered after the restart
         if outcome.ok:
             return outcome.reply
-        return f"Sorry, I could not answer: {outcome.error}"
+        # a failed turn stored nothing: its apology is the reply
+        reply = f"Sorry, I could not answer: {outcome.error}"
+        await store.inbox_answer(item.id, reply)
+        return reply
 
     async def deliver(self, item: InboxItem, content: str) -> None:
         store, metrics = self.rt.store, self.rt.metrics

@@ -16,7 +16,6 @@ from typing import Any, Awaitable, Callable
 
 from exoclaw_hooks import (
     IncomingMessage,
-    InvalidParams,
     ProviderSettings,
     Route,
     Settings,
@@ -98,8 +97,13 @@ class Runtime:
         self.provider_factories: dict[str, Callable[[ProviderSettings], Any]] = {}
         self.methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
         self.turns: set[asyncio.Task[Any]] = set()
+        self.connections = 0
         self.started_at = time.time()
         self.ready = False
+        self.stopping = False
+        #: seconds a new /ws connection has to authenticate; turns' grace period at shutdown
+        self.auth_timeout_s = 10.0
+        self.shutdown_grace_s = 10.0
         self.channels: Any = None
         self._providers: dict[tuple[Any, ...], Any] = {}
         for agent in settings.agents.values():
@@ -144,6 +148,7 @@ class Runtime:
 
     async def stop(self, grace_s: float = 10.0) -> None:
         self.ready = False
+        self.stopping = True  # turns accepted from now on end at once with an error
         work = set(self.turns) | set(self.channels.tasks if self.channels else ())
         if work:
             log.info("event=shutdown_wait tasks=%d grace_s=%.1f", len(work), grace_s)
@@ -159,8 +164,9 @@ class Runtime:
     # ------------------------------------------------------------ turns
 
     def provider_for(self, settings: ProviderSettings) -> Any:
-        key = (settings.provider, settings.model, settings.base_url, id(settings.api_key), settings.timeout_s,
-               tuple(sorted(settings.options.items())))
+        # options are free-form (lists, tables): their repr is the hashable part of the key
+        key = (settings.provider, settings.model, settings.base_url, settings.api_key, settings.timeout_s,
+               repr(sorted(settings.options.items())))
         provider = self._providers.get(key)
         if provider is None:
             factory = self.provider_factories.get(settings.provider)
@@ -210,7 +216,7 @@ class Runtime:
                 for a in self.settings.agents.values()
             ],
             "uptime_s": round(time.time() - self.started_at, 3),
-            "connections": int(self.metrics.connections._value.get()),
+            "connections": self.connections,
             "turns_in_flight": len(self.turns),
             "hook_plugins": [
                 {"name": r.name, "source": r.source, "status": r.status} for r in self.pm.records
@@ -224,14 +230,3 @@ class Runtime:
                 result.update(extra)
         return result
 
-
-def require_str(params: dict[str, Any], name: str, *, required: bool = True, default: Any = None) -> Any:
-    """Validate one string parameter, raising ``invalid params: <name>: <problem>``."""
-    if name not in params or params[name] is None:
-        if required:
-            raise InvalidParams(name, "required")
-        return default
-    value = params[name]
-    if not isinstance(value, str):
-        raise InvalidParams(name, f"must be a string (got {type(value).__name__})")
-    return value

@@ -46,8 +46,6 @@ class CallTarget:
 
     provider: str
     model: str
-    attempts: int = 0
-    fallback_used: bool = False
 
 
 async def stream_with_fallback(
@@ -63,10 +61,8 @@ async def stream_with_fallback(
     last: ProviderError | None = None
     for index, settings in enumerate(candidates):
         target.provider, target.model = settings.provider, settings.model
-        target.fallback_used = index > 0
-        req = request if settings.model == request.model else replace(request, model=settings.model)
+        req = request if index == 0 else replace(request, model=settings.model, max_tokens=settings.max_tokens)
         for attempt in range(policy.max_retries + 1):
-            target.attempts += 1
             started = False
             try:
                 stream = provider_for(settings).stream(req)

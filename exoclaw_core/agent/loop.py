@@ -36,7 +36,7 @@ from exoclaw_hooks import (
 )
 
 from .. import hookcall
-from ..logs import quote, request_id
+from ..logs import quote, redact, request_id
 from .context import build_context
 from .llm import CallTarget, stream_with_fallback
 from .tools import run_tools
@@ -55,6 +55,8 @@ class TurnOutcome:
     cost_usd: float = 0.0
     priced: bool = True
     context_tokens: int = 0
+    #: the gateway was stopping: the turn did not run (or was cut) and stored nothing
+    cancelled: bool = False
 
 
 class TurnFailed(Exception):
@@ -76,6 +78,9 @@ def _flatten(results: list[Any]) -> list[Any]:
 async def run_turn(rt: Any, message: IncomingMessage, route: Route, emit: Emit) -> TurnOutcome:
     """Run one turn in the session's lane; emits stream events and ends with exactly one ``done``."""
     agent: AgentConfig = rt.settings.agents[route.agent_id]
+    if rt.stopping:  # accepted while shutting down: answer, but do not start
+        await _end_cancelled(emit)
+        return TurnOutcome(ok=False, error=SHUTTING_DOWN, cancelled=True)
     rid = uuid.uuid4().hex[:12]
     token = request_id.set(rid)
     rt.metrics.turns_in_flight.inc()
@@ -87,6 +92,8 @@ async def run_turn(rt: Any, message: IncomingMessage, route: Route, emit: Emit) 
     except asyncio.CancelledError:
         rt.metrics.turns.labels(agent.id, "cancelled").inc()
         log.info("event=turn_cancelled session=%s", quote(route.session_key))
+        # the stream still ends with exactly one done (nothing was stored)
+        await asyncio.shield(_end_cancelled(emit))
         raise
     except Exception as exc:  # noqa: BLE001 - a bug must still end the stream with one done
         rt.metrics.turns.labels(agent.id, "error").inc()
@@ -98,6 +105,14 @@ async def run_turn(rt: Any, message: IncomingMessage, route: Route, emit: Emit) 
     finally:
         rt.metrics.turns_in_flight.dec()
         request_id.reset(token)
+
+
+SHUTTING_DOWN = "turn cancelled: the gateway is shutting down"
+
+
+async def _end_cancelled(emit: Emit) -> None:
+    await emit("error", SHUTTING_DOWN)
+    await emit("done", None)
 
 
 async def _turn(rt: Any, agent: AgentConfig, message: IncomingMessage, route: Route, emit: Emit, rid: str) -> TurnOutcome:
@@ -126,6 +141,8 @@ async def _turn(rt: Any, agent: AgentConfig, message: IncomingMessage, route: Ro
         turn = await rt.store.append_turn(route.session_key, agent.id, stored, outcome.usage.total)
         outcome.ok = True
     except TurnFailed as exc:
+        # a provider's or plugin's own text may quote a credential: never stream one
+        exc.text = redact(exc.text)
         outcome.error = exc.text
         rt.metrics.errors.labels(exc.kind).inc()
         log.warning("event=turn_failed kind=%s error=%s", exc.kind, quote(exc.text))

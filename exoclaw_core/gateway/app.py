@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 
 from aiohttp import WSCloseCode, web
@@ -56,7 +57,7 @@ async def build_app(rt: Runtime) -> web.Application:
 async def _close_sockets(app: web.Application) -> None:
     rt = app[RUNTIME]
     # turns in flight finish (bounded) while their clients can still read them
-    await rt.stop(getattr(rt, "shutdown_grace_s", 10.0))
+    await rt.stop(rt.shutdown_grace_s)
     for ws in list(app[SOCKETS]):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
@@ -64,5 +65,5 @@ async def _close_sockets(app: web.Application) -> None:
 async def _stop_runtime(app: web.Application) -> None:
     store = app[RUNTIME].store
     close = getattr(store, "close", None)
-    if close is not None:
-        close()
+    if close is not None:  # it waits for the store's thread: not on the event loop
+        await asyncio.to_thread(close)

@@ -41,7 +41,7 @@ class ApiError(Exception):
 
 def turn_error(text: str | None) -> ApiError:
     """The HTTP error for a turn's ``error`` event text (SPEC §4 error texts)."""
-    if text is None:
+    if text is None or text.startswith("turn cancelled"):
         return ApiError(503, "the turn was cancelled (the gateway is shutting down)", "server_error", "cancelled")
     if text.startswith("token budget exceeded"):
         # retrying cannot help before the budget's period rolls over

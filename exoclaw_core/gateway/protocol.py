@@ -38,7 +38,7 @@ def parse_request(raw: str) -> Request:
         raise FrameError("id must be a string")
     method = obj.get("method")
     if not isinstance(method, str):
-        raise FrameError("invalid request: method must be a string", rid)
+        raise FrameError(f"unknown method: {json.dumps(method)}", rid)
     params = obj.get("params")
     if params is None:
         params = {}
@@ -95,8 +95,6 @@ def parse_chat_send(params: dict[str, Any]) -> IncomingMessage:
             raise InvalidParams(name, "must not be empty")
         fields[name] = value
     peer = _opt_str(params, "peer", "main") or "main"
-    if not peer:
-        raise InvalidParams("peer", "must not be empty")
     return IncomingMessage(
         channel=fields["channel"],
         account=fields["account"],

@@ -17,6 +17,7 @@ from exoclaw_hooks import ChannelError, Ignore, InboxItem, IncomingMessage, Webh
 
 from .. import hookcall
 from ..logs import quote
+from .auth import origin_allowed
 from .keys import RUNTIME
 
 log = logging.getLogger("exoclaw.webhook")
@@ -30,6 +31,10 @@ async def webhook_handler(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     channel = request.match_info["channel"]
     metrics = rt.metrics.webhooks
+    if not origin_allowed(request.headers.get("Origin"), rt.settings.gateway.allowed_origins):
+        # platforms send no Origin; a browser page must not drive a local gateway
+        metrics.labels("-", "forbidden").inc()
+        return _answer(403, ok=False, error="origin not allowed")
     limit = rt.settings.gateway.max_message_bytes
     if (request.content_length or 0) > limit:
         metrics.labels("-", "too_large").inc()

@@ -60,9 +60,10 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     sockets = request.app[SOCKETS]
     sockets.add(ws)
     rt.metrics.connections.inc()
+    rt.connections += 1
     conn = Connection(ws, rt)
     try:
-        if gw.token and not await _authenticate(ws, gw.token, getattr(rt, "auth_timeout_s", AUTH_TIMEOUT_S)):
+        if gw.token and not await _authenticate(ws, gw.token, rt.auth_timeout_s):
             return ws
         await conn.send(json.dumps({"ok": True, "version": _version()}))
         async for msg in ws:
@@ -75,6 +76,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         rt.metrics.connections.dec()
+        rt.connections -= 1
         sockets.discard(ws)
         # requests of this connection that are not turns (status, history…) are
         # pointless now; turns run on in the runtime and are stored.

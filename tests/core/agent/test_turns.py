@@ -262,3 +262,51 @@ async def test_before_llm_call_exception_refuses_the_call(tmp_path):
             frames = await c.chat(msg("hi"))
     assert events_of(frames) == ["error", "done"] and "nope" in frames[0]["data"]
     assert provider.history == []
+
+
+class LeakyProvider:
+    """A provider plugin whose own error text quotes a credential."""
+
+    def __init__(self, secret: str):
+        self.secret = secret
+
+    @hookimpl
+    def register_providers(self, register):
+        secret = self.secret
+
+        class P:
+            async def stream(self, request):
+                raise RuntimeError(f"401 for url https://api.example/v1?key={secret}")
+                yield  # pragma: no cover
+
+        register("leaky", lambda settings: P())
+
+
+async def test_a_credential_in_a_plugin_error_never_reaches_the_stream(tmp_path):
+    secret = "sk-leaky-0123456789abcdef"
+    agent = AgentConfig(id="default", provider="leaky", model="m", api_key=secret)
+    async with running_gateway(make_settings(data_dir=tmp_path, agents=[agent]),
+                               plugins=[("leaky", LeakyProvider(secret))]) as gw:
+        async with gw.client() as c:
+            frames = await c.chat(msg("hi"))
+    assert events_of(frames) == ["error", "done"]
+    assert frames[0]["data"].startswith("provider error: leaky failed: RuntimeError")
+    assert secret not in frames[0]["data"] and "[REDACTED]" in frames[0]["data"]
+
+
+async def test_free_form_provider_options_and_the_fallbacks_own_max_tokens(tmp_path):
+    primary, backup = ScriptedProvider(), ScriptedProvider()
+    primary.enqueue(Script(error=ProviderError("bad request", status=400)))
+    backup.enqueue(Script(text=["ok"]))
+    agent = AgentConfig(
+        id="default", provider="scripted", model="m1", max_tokens=4096,
+        options={"stop": ["x", "y"], "extra": {"a": 1}},  # lists and tables are allowed in options
+        fallback=ProviderSettings("backup", "m2", max_tokens=256),
+    )
+    plugins = [("scripted", Scripted(primary)), ("backup", Scripted(backup, "backup"))]
+    async with running_gateway(make_settings(data_dir=tmp_path, agents=[agent]), plugins=plugins) as gw:
+        async with gw.client() as c:
+            frames = await c.chat(msg("hi"))
+    assert text_of(frames) == "ok"
+    assert primary.history[0].max_tokens == 4096
+    assert backup.history[0].model == "m2" and backup.history[0].max_tokens == 256

@@ -59,3 +59,33 @@ async def test_grace_period_cancels_a_stuck_turn_without_a_partial_record(tmp_pa
     async with running_gateway(settings, persistent=True) as gw:
         async with gw.client() as c:
             assert (await c.request("session.list"))["result"] == []
+
+
+async def test_a_turn_cut_by_shutdown_still_ends_with_error_and_done(tmp_path):
+    from exoclaw_hooks.testing import Script, ScriptedProvider
+    from tests.core.agent.test_turns import Scripted
+
+    provider = ScriptedProvider()
+    provider.enqueue(Script(text=["never"], gate=asyncio.Event()))
+    settings = make_settings(data_dir=tmp_path, provider="scripted", model="m")
+    gw_cm = running_gateway(settings, plugins=[("s", Scripted(provider))])
+    gw = await gw_cm.__aenter__()
+    gw.rt.shutdown_grace_s = 0.2
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(gw.url)
+        await ws.receive()
+        await ws.send_json({"id": "1", "method": "chat.send",
+                            "params": {"channel": "t", "account": "a", "content": "stuck"}})
+        while not provider.history:
+            await asyncio.sleep(0.01)
+        closing = asyncio.create_task(gw_cm.__aexit__(None, None, None))
+        frames = []
+        while True:
+            msg = await ws.receive(timeout=10)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            frames.append(msg.json())
+        await closing
+    assert [f["event"] for f in frames] == ["error", "done"]
+    assert frames[0]["data"] == "turn cancelled: the gateway is shutting down"
+    assert ws.close_code == 1001

@@ -148,6 +148,8 @@ async def test_statuses_404_401_400_413_and_ignore(tmp_path):
         chan = ChatChannel(p.port)
         async with running_gateway(settings, plugins=[("chan", chan)]) as gw:
             assert (await post(gw, "nope", {"text": "x"}))[0] == 404
+            status, body = await post(gw, "chat", {"user": "u", "text": "x"}, headers={"Origin": "https://evil.example"})
+            assert status == 403 and chan.parsed == 0  # a browser page cannot drive it
             status, body = await post(gw, "chat", {"user": "u", "text": "x"}, headers={"x-check": "bad"})
             assert status == 401 and body["error"] == "authenticity check failed"
             assert chan.parsed == 0  # refused before any parsing

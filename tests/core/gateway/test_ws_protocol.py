@@ -53,6 +53,8 @@ async def test_bad_frames_are_answered_with_id_zero(tmp_path, raw, error):
 async def test_unknown_method_and_invalid_params_texts(tmp_path):
     async with running_gateway(make_settings(data_dir=tmp_path)) as gw:
         async with gw.client() as c:
+            await c.send({"id": "m", "method": 7})
+            assert (await c.recv())["error"] == "unknown method: 7"
             r = await c.request("nope.nothing")
             assert r["error"] == "unknown method: nope.nothing" and r["result"] is None
             r = await c.request("ping", [1])
