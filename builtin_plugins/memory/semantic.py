@@ -26,6 +26,8 @@ With ``[memory] semantic_enabled = false`` nothing is extracted or retrieved.
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from dataclasses import replace
 from typing import Any, Callable
@@ -168,7 +170,13 @@ class SemanticPlugin:
 
     @hookimpl(trylast=True)
     def extract_facts(self, text: str, message: Any, known: Any) -> list[Fact]:
-        """The default, offline extractor (a decision hook: a plain function)."""
+        """The default, offline extractor (a decision hook: a plain function).
+
+        A long message is worked on in a thread (tens of ms for a MiB of
+        text) so the event loop stays free; a short one is cheaper inline.
+        """
+        if len(text) > 4096:
+            return asyncio.to_thread(offline_extract, text, list(known or ()))  # type: ignore[return-value]
         return offline_extract(text, list(known or ()))
 
     # -------------------------------------------------------------- memory.search
