@@ -73,9 +73,14 @@ def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
 
 
 class Channels:
-    """Runs acknowledged channel messages and delivers their replies."""
+    """Runs acknowledged channel messages and delivers their replies.
 
-    def __init__(self, rt: Any, *, attempts: int = 4, backoff_s: float = 0.5):
+    A refused delivery is tried ``attempts`` times in all, ``backoff_s``
+    doubling between tries (2 + 4 + 8 s by default: a platform's short
+    hiccup is ridden out), then recorded as failed.
+    """
+
+    def __init__(self, rt: Any, *, attempts: int = 4, backoff_s: float = 2.0):
         self.rt = rt
         self.attempts = attempts
         self.backoff_s = backoff_s
