@@ -8,7 +8,7 @@ import weakref
 from aiohttp import WSCloseCode, web
 
 from ..runtime import Runtime
-from . import openai_api
+from . import cors, openai_api
 from .keys import RUNTIME, SOCKETS
 from .webhook import webhook_handler
 from .ws import ws_handler
@@ -41,6 +41,8 @@ def create_app(rt: Runtime) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/v1/chat/completions", openai_api.chat_completions)
     app.router.add_get("/v1/models", openai_api.list_models)
+    app.router.add_route("OPTIONS", "/v1/{tail:.*}", cors.preflight)
+    app.on_response_prepare.append(cors.on_prepare)
     app.router.add_post("/webhook/{channel}", webhook_handler)
     app.on_shutdown.append(_close_sockets)
     app.on_cleanup.append(_stop_runtime)
