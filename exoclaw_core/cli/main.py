@@ -93,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = args.debug or os.environ.get("EXOCLAW_LOG", "").lower() == "debug"
     from ..logs import setup_logging
 
-    setup_logging("debug" if args.debug else None)
+    # the gateway logs its events; the other commands only their warnings (unless asked)
+    quiet = args.command not in ("serve", "gateway") and not os.environ.get("EXOCLAW_LOG")
+    setup_logging("debug" if args.debug else ("warning" if quiet else None))
     try:
         return _command(args)(args)
     except KeyboardInterrupt:
