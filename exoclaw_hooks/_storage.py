@@ -80,8 +80,8 @@ class Store(Protocol):
     # semantic memory
     async def add_fact(self, person_key: str, fact: Fact) -> Fact: ...
     async def search_facts(
-        self, person_key: str, match: str, limit: int = 20, include_superseded: bool = False
-    ) -> list[tuple[Fact, float]]: ...
+        self, person_key: str | None, match: str, limit: int = 20, include_superseded: bool = False
+    ) -> list[tuple[Fact, float]]: ...  # person_key None: everyone's facts (an owner's search)
     async def list_facts(self, person_key: str, include_superseded: bool = False) -> list[Fact]: ...
 
     # plugin key-value namespaces (blocking, thread-safe)

@@ -196,20 +196,14 @@ class SemanticPlugin:
         limit = params.get("limit", 100)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SEARCH_LIMIT:
             raise InvalidParams("limit", f"must be an integer from 1 to {MAX_SEARCH_LIMIT}")
-        store = self.host.store
+        person: str | None = None
         if session is not None:
             try:
-                persons = [person_of_session(session)]
+                person = person_of_session(session)
             except ValueError:
                 raise InvalidParams("session", "must be a session key agent:channel:account:peer") from None
-        else:
-            # Every person who ever had a session. The store searches one
-            # person at a time; bm25 uses the whole index's statistics, so
-            # the scores of different people compare.
-            persons = sorted({p for s in await store.list_sessions() if (p := _person_or_none(s.key))})
-        hits: list[tuple[float, int, str, Fact]] = []
-        for person in persons:
-            for fact, score in await store.search_facts(person, query, limit=limit, include_superseded=include):
-                hits.append((score, fact.id or 0, person, fact))
-        hits.sort(key=lambda h: (-h[0], -h[1]))
-        return [fact_json(f, person) for _s, _i, person, f in hits[:limit]]
+        # without a session: everyone's facts, in one ranked query (the owner's search)
+        hits = await self.host.store.search_facts(person, query, limit=limit, include_superseded=include)
+        return [
+            fact_json(f, person or _person_or_none(f.source_session or "")) for f, _score in hits
+        ]

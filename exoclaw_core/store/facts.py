@@ -135,9 +135,12 @@ class FactsMixin(StoreBase):
         return self._tx(conn, write)
 
     async def search_facts(
-        self, person_key: str, match: str, limit: int = 20, include_superseded: bool = False
+        self, person_key: str | None, match: str, limit: int = 20, include_superseded: bool = False
     ) -> list[tuple[Fact, float]]:
         """The person's facts relevant to ``match``, best first, as ``(fact, score)``.
+
+        ``person_key`` ``None`` searches everyone's facts in one query (the
+        owner's ``memory.search`` without a session).
 
         ``match`` is plain user text, NOT an FTS5 expression: it is split into
         words (``\\w+``), each quoted, and the words ORed (see
@@ -158,16 +161,18 @@ class FactsMixin(StoreBase):
 
 
 def _search_facts(
-    conn: sqlite3.Connection, person_key: str, expression: str, limit: int, include_superseded: bool
+    conn: sqlite3.Connection, person_key: str | None, expression: str, limit: int, include_superseded: bool
 ) -> list[tuple[Fact, float]]:
     active = "" if include_superseded else "AND f.superseded_at IS NULL"
+    person = "" if person_key is None else "AND f.person_key = ?"
+    params = (expression, limit) if person_key is None else (expression, person_key, limit)
     try:
         rows = conn.execute(
             f"""SELECT {_FACT_COLUMNS}, bm25(facts_fts) AS rank
                 FROM facts_fts JOIN facts AS f ON f.id = facts_fts.rowid
-                WHERE facts_fts MATCH ? AND f.person_key = ? {active}
+                WHERE facts_fts MATCH ? {person} {active}
                 ORDER BY rank, f.id DESC LIMIT ?""",
-            (expression, person_key, limit),
+            params,
         ).fetchall()
     except sqlite3.OperationalError as exc:  # never expected: the expression is built safely
         logger.debug("fact search %r failed: %s", expression, exc)

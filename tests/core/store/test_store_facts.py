@@ -123,6 +123,9 @@ async def test_facts_belong_to_their_person(store):
     assert [f.object for f in await store.list_facts(YOU)] == ["Oslo"]
     # Same subject/predicate for another person supersedes nothing of mine.
     assert [f.object for f in await store.list_facts(ME, include_superseded=True)] == ["Paris"]
+    # no person: everyone's facts, one ranked query (the owner's search)
+    assert sorted(f.object for f, _ in await store.search_facts(None, "lives")) == ["Oslo", "Paris"]
+    assert [f.object for f, _ in await store.search_facts(None, "oslo")] == ["Oslo"]
 
 
 HOSTILE = [
