@@ -78,6 +78,7 @@ def _flatten(results: list[Any]) -> list[Any]:
 async def run_turn(rt: Any, message: IncomingMessage, route: Route, emit: Emit) -> TurnOutcome:
     """Run one turn in the session's lane; emits stream events and ends with exactly one ``done``."""
     agent: AgentConfig = rt.settings.agents[route.agent_id]
+    emit = _once_done(emit)
     if rt.stopping:  # accepted while shutting down: answer, but do not start
         await _end_cancelled(emit)
         return TurnOutcome(ok=False, error=SHUTTING_DOWN, cancelled=True)
@@ -92,7 +93,8 @@ async def run_turn(rt: Any, message: IncomingMessage, route: Route, emit: Emit) 
     except asyncio.CancelledError:
         rt.metrics.turns.labels(agent.id, "cancelled").inc()
         log.info("event=turn_cancelled session=%s", quote(route.session_key))
-        # the stream still ends with exactly one done (nothing was stored)
+        # the stream still ends with exactly one done (a no-op if it was already sent:
+        # cancelled while the memory layers learned, after the commit)
         await asyncio.shield(_end_cancelled(emit))
         raise
     except Exception as exc:  # noqa: BLE001 - a bug must still end the stream with one done
@@ -108,6 +110,22 @@ async def run_turn(rt: Any, message: IncomingMessage, route: Route, emit: Emit) 
 
 
 SHUTTING_DOWN = "turn cancelled: the gateway is shutting down"
+
+
+def _once_done(emit: Emit) -> Emit:
+    """Nothing is emitted after ``done``: whatever fails after it (learning, a late
+    cancellation) cannot give a stream a second ``done`` or an error after it."""
+    ended = False
+
+    async def guarded(event: str, data: Any) -> None:
+        nonlocal ended
+        if ended:
+            return
+        if event == "done":
+            ended = True
+        await emit(event, data)
+
+    return guarded
 
 
 async def _end_cancelled(emit: Emit) -> None:

@@ -89,3 +89,45 @@ async def test_a_turn_cut_by_shutdown_still_ends_with_error_and_done(tmp_path):
     assert [f["event"] for f in frames] == ["error", "done"]
     assert frames[0]["data"] == "turn cancelled: the gateway is shutting down"
     assert ws.close_code == 1001
+
+
+class SlowLearner:
+    """An ``after_turn`` observer that takes longer than the shutdown grace period."""
+
+    def __init__(self):
+        from exoclaw_hooks import hookimpl
+
+        self.started = asyncio.Event()
+
+        @hookimpl
+        async def after_turn(turn):
+            self.started.set()
+            await asyncio.sleep(30)
+
+        self.after_turn = after_turn
+
+
+async def test_cancelled_while_learning_the_stream_keeps_its_single_done(tmp_path):
+    learner = SlowLearner()
+    settings = make_settings(data_dir=tmp_path)
+    gw_cm = running_gateway(settings, plugins=[("slow", learner)])
+    gw = await gw_cm.__aenter__()
+    gw.rt.shutdown_grace_s = 0.2
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(gw.url)
+        await ws.receive()
+        await ws.send_json({"id": "1", "method": "chat.send",
+                            "params": {"channel": "t", "account": "a", "content": "learn slowly"}})
+        frames = []
+        while not frames or frames[-1].get("event") != "done":
+            frames.append(await ws.receive_json(timeout=10))
+        await asyncio.wait_for(learner.started.wait(), 10)
+        closing = asyncio.create_task(gw_cm.__aexit__(None, None, None))
+        while True:
+            msg = await ws.receive(timeout=10)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            frames.append(msg.json())
+        await closing
+    events = [f["event"] for f in frames]
+    assert events.count("done") == 1 and events[-1] == "done" and "error" not in events
