@@ -68,6 +68,14 @@ def _read(current: Any, param: Any, limit: int) -> str | None:
     return bytes(current.memory(mem)[:]).decode("utf-8")
 
 
+def _key(current: Any, ctx: KvContext, param: Any, fn: str) -> str | None:
+    """The key a guest passed, or ``None`` (reported) when it is longer than allowed."""
+    key = _read(current, param, MAX_KEY_BYTES)
+    if key is None:
+        ctx.problem(fn, f"key longer than {MAX_KEY_BYTES} bytes")
+    return key
+
+
 def _context(current: Any) -> KvContext | None:
     ctx = current.host_context()
     return ctx if isinstance(ctx, KvContext) else None
@@ -80,9 +88,8 @@ def _kv_get(current: Any, params: list[Any], results: list[Any], *user_data: Any
         ctx = _context(current)
         if ctx is None:
             return
-        key = _read(current, params[0], MAX_KEY_BYTES)
+        key = _key(current, ctx, params[0], "kv_get")
         if key is None:
-            ctx.problem("kv_get", f"key longer than {MAX_KEY_BYTES} bytes")
             return
         if not key:
             return
@@ -105,9 +112,8 @@ def _kv_set(current: Any, params: list[Any], results: list[Any], *user_data: Any
         ctx = _context(current)
         if ctx is None:
             return
-        key = _read(current, params[0], MAX_KEY_BYTES)
+        key = _key(current, ctx, params[0], "kv_set")
         if key is None:
-            ctx.problem("kv_set", f"key longer than {MAX_KEY_BYTES} bytes")
             return
         if not key:
             ctx.problem("kv_set", "empty key")
@@ -131,9 +137,8 @@ def _kv_delete(current: Any, params: list[Any], results: list[Any], *user_data: 
         ctx = _context(current)
         if ctx is None:
             return
-        key = _read(current, params[0], MAX_KEY_BYTES)
+        key = _key(current, ctx, params[0], "kv_delete")
         if key is None:
-            ctx.problem("kv_delete", f"key longer than {MAX_KEY_BYTES} bytes")
             return
         if key:
             ctx.store.kv_delete(ctx.namespace, key)
