@@ -21,7 +21,6 @@ from .methods import METHODS
 log = logging.getLogger("exoclaw.ws")
 
 AUTH_FAILED = json.dumps({"error": "auth_failed", "code": 4001})
-AUTH_TIMEOUT_S = 10.0
 
 
 class Connection:
