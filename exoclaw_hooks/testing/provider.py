@@ -24,9 +24,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Sequence
 
-from ._config import ProviderSettings
-from ._errors import ProviderError
-from ._types import (
+from .._config import ProviderSettings
+from .._errors import ProviderError
+from .._types import (
     LLMRequest,
     StreamEnd,
     StreamEvent,
