@@ -52,13 +52,13 @@ from exoclaw_hooks import (
     Fact,
     IncomingMessage,
     LLMRequest,
-    MemoryConfig,
     Message,
     ProviderSettings,
     Route,
-    Settings,
     hookimpl,
 )
+from builtin_plugins.memory.settings import MemoryConfig
+from exoclaw_core.config import Settings
 
 STRICT = os.environ.get("EXOCLAW_BENCH_STRICT") == "1"
 TARGET_MS = 5.0

@@ -43,20 +43,18 @@ from builtin_plugins.metering.plugin import MeteringPlugin
 from exoclaw_core.store.sqlite import open_store
 from exoclaw_hooks import (
     AgentConfig,
-    BudgetLimits,
-    BudgetsConfig,
     LLMCall,
     LLMCallResult,
     LLMRequest,
     Message,
-    Price,
     Route,
-    Settings,
     ToolCall,
     ToolResult,
     ToolSpec,
     Usage,
 )
+from builtin_plugins.metering.settings import BudgetLimits, BudgetsConfig, Price
+from exoclaw_core.config import Settings
 
 TARGET_US = 200.0
 N_CALLS = 2000

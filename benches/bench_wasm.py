@@ -30,17 +30,9 @@ import pytest
 
 from builtin_plugins.wasm import bridge, channels
 from builtin_plugins.wasm.plugin import WasmPlugin
-from exoclaw_hooks import (
-    AgentConfig,
-    OutgoingReply,
-    Route,
-    Settings,
-    ToolCall,
-    ToolContext,
-    ToolResult,
-    WasmPluginConfig,
-    WebhookRequest,
-)
+from exoclaw_hooks import AgentConfig, OutgoingReply, Route, ToolCall, ToolContext, ToolResult, WebhookRequest
+from builtin_plugins.wasm.settings import WasmPluginConfig
+from exoclaw_core.config import Settings
 from tests.wasm_plugins.conftest import wasm_build  # noqa: F401 - session fixture: build once
 
 PLUGIN_CAPS = {"kv": ("store:kv",), "fetch": ("http:127.0.0.1",), "telegram": ("http:127.0.0.1",)}

@@ -43,7 +43,9 @@ from types import SimpleNamespace
 import pytest
 
 from builtin_plugins.wasm.plugin import WasmPlugin
-from exoclaw_hooks import IncomingMessage, OutgoingReply, OutgoingRequest, Settings, WasmPluginConfig, WebhookRequest
+from exoclaw_hooks import IncomingMessage, OutgoingReply, OutgoingRequest, WebhookRequest
+from builtin_plugins.wasm.settings import WasmPluginConfig
+from exoclaw_core.config import Settings
 from tests.channels.conftest import HEADER, TOKEN, WEBHOOK_SECRET, FakePlatform, Serve, telegram_update, write_config
 from tests.core.cli.test_serve import clean_env
 from tests.wasm_plugins.conftest import wasm_build  # noqa: F401 - session fixture: build once

@@ -16,10 +16,48 @@ specific first, with one dict lookup each: 10,000 bindings cost what 100 do.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from exoclaw_hooks import Binding, IncomingMessage, Route, Settings, hookimpl, make_session_key
+from exoclaw_hooks import (
+    AgentConfig,
+    ConfigContext,
+    ConfigError,
+    IncomingMessage,
+    Route,
+    SettingsTable,
+    hookimpl,
+    make_session_key,
+)
+from exoclaw_hooks.config import Section, Str, TableArray
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One ``[[bindings]]`` entry."""
+
+    channel: str
+    agent_id: str
+    peer_id: str | None = None
+    guild_id: str | None = None
+    team_id: str | None = None
+    account_id: str | None = None
+
+
+class BindingSchema(Section):
+    """One ``[[bindings]]`` entry: routing by message fields."""
+
+    channel = Str(required=True, metadata={"doc": "The channel the message came in on (required).", "example": "telegram"})
+    agent_id = Str(required=True, metadata={"doc": "The agent that answers (required).", "example": "work"})
+    peer_id = Str(metadata={"doc": "Match this peer (a chat, a conversation).", "example": "work-group-123"})
+    guild_id = Str(metadata={"doc": "Match this guild (a server, a workspace)."})
+    team_id = Str(metadata={"doc": "Match this team."})
+    account_id = Str(metadata={"doc": "Match this sender."})
+
+
+BINDINGS = TableArray(BindingSchema, label_key="channel")
+MATCH_KEYS = ("peer_id", "guild_id", "team_id", "account_id", "channel")
 
 # (binding attribute, message attribute, shape bit), in priority order.
 _FIELDS = (
@@ -61,32 +99,55 @@ def build_index(bindings: tuple[Binding, ...]) -> list[_ShapeIndex]:
     return index
 
 
-class RouterPlugin:
-    """Resolves routes from ``settings.bindings``; one instance per gateway.
+def build_bindings(entries: list[Mapping[str, Any]], context: ConfigContext) -> tuple[Binding, ...]:
+    """``[[bindings]]`` → bindings; each names a known agent, and no two match the same messages."""
+    problems: list[str] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    agents = ", ".join(context.agents)
+    out = []
+    for index, entry in enumerate(entries):
+        if entry is None:  # refused by its schema (config check goes on with the others)
+            continue
+        where = f'#{index + 1} (channel "{entry["channel"]}")'
+        if entry["agent_id"] not in context.agents:
+            problems.append(f'{where} agent_id: unknown agent, must be one of {agents} (got "{entry["agent_id"]}")')
+        match = tuple((k, entry[k]) for k in MATCH_KEYS if k in entry)
+        if match in seen:
+            what = ", ".join(f'{k} "{v}"' for k, v in match)
+            problems.append(f"{where}: matches the same messages as [[bindings]] #{seen[match] + 1} ({what}); remove one")
+        else:
+            seen[match] = index
+        out.append(Binding(**entry))
+    if problems:
+        raise ConfigError([f"[[bindings]] {p}" for p in problems])
+    return tuple(out)
 
-    The index is built once per ``Settings`` object and rebuilt when a
-    different one arrives (a reload): the cache holds a reference to the
-    settings it was built from, so ``id`` reuse cannot fool it.
-    """
+
+class RouterPlugin:
+    """Resolves routes from its ``[[bindings]]``; one instance per gateway."""
 
     def __init__(self) -> None:
-        self._cache: tuple[int, Settings, list[_ShapeIndex]] | None = None
-
-    def _index(self, settings: Settings) -> list[_ShapeIndex]:
-        cache = self._cache
-        if cache is not None and cache[0] == id(settings) and cache[1] is settings:
-            return cache[2]
-        index = build_index(tuple(settings.bindings))
-        self._cache = (id(settings), settings, index)  # one assignment: safe across threads
-        return index
+        self._index: list[_ShapeIndex] = []
 
     @hookimpl
-    def resolve_route(self, message: IncomingMessage, settings: Settings) -> Route | None:
-        agents = settings.agents
+    def register_settings(self, register: Callable[[SettingsTable], None]) -> None:
+        register(SettingsTable(
+            "bindings", BINDINGS, apply=self.configure, build=build_bindings,
+            doc="Routing: a binding matches a message when every key it names equals the message's field; "
+                "the most specific wins (peer > guild > team > account > channel); no match: the default agent.",
+        ))
+
+    def configure(self, bindings: tuple[Binding, ...]) -> None:
+        self._index = build_index(tuple(bindings))
+
+    @hookimpl
+    def resolve_route(
+        self, message: IncomingMessage, agents: Mapping[str, AgentConfig], default_agent: str
+    ) -> Route | None:
         if not agents:
             return None
-        agent_id = settings.default_agent
-        for getter, table in self._index(settings):
+        agent_id = default_agent
+        for getter, table in self._index:
             found = table.get(getter(message))
             if found is not None:
                 agent_id = found

@@ -1,7 +1,9 @@
-"""Building a runtime from a config file: settings → plugins → store → runtime.
+"""Building a runtime from a config file: ``[hooks]`` → plugins → settings → their tables → store → runtime.
 
-Used by ``exoclaw serve``, by the CLI commands that need the plugins, and by
-tests that want a gateway exactly as a user would get it.
+Which plugins load comes first (``[hooks]``), because the plugins say which
+providers exist and which other tables the file may have. Used by
+``exoclaw serve``, by the CLI commands that need the plugins, and by tests
+that want a gateway exactly as a user would get it.
 """
 
 from __future__ import annotations
@@ -10,21 +12,16 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from exoclaw_hooks import ConfigError, Settings
+from exoclaw_hooks import ConfigError
 
-from . import hookcall
-from .config.load import load_settings
-from .plugins import ExoclawPluginManager, make_plugin_manager
+from .config import plugin_tables
+from .config.load import Source, hooks_of, parse_settings, read_source
+from .config.schema import CORE_TABLES
+from .config.types import Settings
+from .plugins import ExoclawPluginManager, collect_providers, configure_plugins, make_plugin_manager
 from .runtime import Runtime
 
 log = logging.getLogger("exoclaw.bootstrap")
-
-
-def provider_names(pm: ExoclawPluginManager) -> list[str]:
-    """The provider names the loaded plugins register (without building any provider)."""
-    names: list[str] = []
-    hookcall.call_sync(pm, "register_providers", register=lambda name, factory: names.append(name), host=None)
-    return names
 
 
 def load_checked(
@@ -35,19 +32,41 @@ def load_checked(
     load_entrypoints: bool = True,
     plugins: Iterable[tuple[str, Any]] = (),
 ) -> tuple[Settings, ExoclawPluginManager]:
-    """Load and validate the settings, then the plugins; provider names are checked against the plugins."""
-    try:
-        settings = load_settings(config_path, env=env, overrides=overrides, known_providers=None)
-    except ConfigError:
-        # report against the providers the installed plugins register, for the exact texts
-        names = provider_names(make_plugin_manager(Settings(), load_entrypoints=load_entrypoints, plugins=plugins))
-        settings = load_settings(config_path, env=env, overrides=overrides, known_providers=names)
-    pm = make_plugin_manager(settings, load_entrypoints=load_entrypoints, plugins=plugins)
-    known = provider_names(pm)
-    if any(a.provider not in known or (a.fallback and a.fallback.provider not in known) for a in settings.agents.values()):
-        # validate again, now knowing which providers exist, for the exact error text
-        settings = load_settings(config_path, env=env, overrides=overrides, known_providers=known)
+    """Read and validate the config, load the plugins, and hand each plugin its tables.
+
+    :raises ConfigError: every problem, located in the file.
+    """
+    return check_source(read_source(config_path, env), env=env, overrides=overrides,
+                        load_entrypoints=load_entrypoints, plugins=plugins)
+
+
+def check_source(
+    source: Source,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    load_entrypoints: bool = True,
+    plugins: Iterable[tuple[str, Any]] = (),
+) -> tuple[Settings, ExoclawPluginManager]:
+    """:func:`load_checked` for a config file's text already read."""
+    pm = make_plugin_manager(
+        Settings(hooks=hooks_of(source), config_path=source.config_path),
+        load_entrypoints=load_entrypoints, plugins=plugins,
+    )
+    tables = plugin_tables.collect(pm, reserved=CORE_TABLES)
+    settings = parse_settings(
+        source.text, path_label=source.label, config_dir=source.config_dir, env=env, overrides=overrides,
+        config_path=source.config_path, providers=collect_providers(pm), tables=tables,
+    )
+    configure_plugins(pm, settings, tables)
     return settings, pm
+
+
+def load_settings(
+    config_path: str | None = None, env: Mapping[str, str] | None = None, overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """The settings of a config file, validated against the installed plugins."""
+    return load_checked(config_path, env=env, overrides=overrides)[0]
 
 
 def open_runtime(settings: Settings, pm: ExoclawPluginManager, *, memory_store: bool = False, **kwargs: Any) -> Runtime:
@@ -57,4 +76,4 @@ def open_runtime(settings: Settings, pm: ExoclawPluginManager, *, memory_store: 
     return Runtime(settings, pm, store, **kwargs)
 
 
-__all__ = ["ConfigError", "load_checked", "open_runtime", "provider_names"]
+__all__ = ["ConfigError", "check_source", "load_checked", "load_settings", "open_runtime"]

@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 from exoclaw_hooks import InboxItem, OutgoingReply, OutgoingRequest
 
 from . import hookcall
+from .agent.events import DONE, ErrorEvent, NoAgent, TextEvent, TurnEvent
 from .logs import quote, redact, register_secret
-from .runtime import NoAgent
 
 log = logging.getLogger("exoclaw.channels")
 
@@ -131,18 +131,18 @@ class Channels:
         texts: list[str] = []
         failed: list[str] = []
 
-        async def emit(event: str, data: Any) -> None:
-            if event == "text":
-                texts.append(data)
-            elif event == "error":
-                failed.append(data)
-            elif event == "done" and not failed:
+        async def sink(event: TurnEvent) -> None:
+            if isinstance(event, TextEvent):
+                texts.append(event.text)
+            elif isinstance(event, ErrorEvent):
+                failed.append(event.message)
+            elif event is DONE and not failed:
                 # ``done`` comes right after the turn's commit and before the memory
                 # layers learn: keep the reply now, so that a crash from here on
                 # re-sends it instead of running (and storing) the turn again
                 await store.inbox_answer(item.id, "".join(texts))
 
-        outcome = await self.rt.start_turn(item.message, route, emit)
+        outcome = await (await self.rt.submit(item.message, sink, route))
         if outcome.cancelled:
             raise _LeavePending  # answered after the restart
         if outcome.ok:

@@ -11,15 +11,21 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-import os
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
-from exoclaw_hooks import DECISION_HOOKS, PROJECT, ConfigError, Settings
+from exoclaw_hooks import ConfigError, ProviderInfo
 from exoclaw_hooks import _specs
+from exoclaw_hooks._specs import DECISION_HOOKS, PIPELINE_HOOKS, PROJECT
+
+from . import hookcall
+from .config import plugin_tables
+from .config.schema import CORE_TABLES
+from .config.types import Settings
+from .hookcall import guard
 
 log = logging.getLogger("exoclaw.plugins")
 
@@ -41,6 +47,10 @@ class ExoclawPluginManager(pluggy.PluginManager):
         super().__init__(PROJECT)
         self.add_hookspecs(_specs)
         self.records: list[PluginRecord] = []
+        #: the settings whose plugin tables were applied (``configure`` runs once per settings)
+        self.configured: Any = None
+        #: each plugin table as its owner received it (``exoclaw config check`` counts them)
+        self.sections: dict[str, Any] = {}
 
     def loaded_names(self) -> list[str]:
         return [r.name for r in self.records if r.status == "loaded"]
@@ -62,6 +72,7 @@ class ExoclawPluginManager(pluggy.PluginManager):
             if unknown:
                 self.unregister(obj)
                 raise ValueError(f"implements unknown hook {', '.join(sorted(unknown))}")
+            self._guard(obj, name)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop start-up
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())
             log.error("event=plugin_rejected plugin=%s source=%s reason=%s", name, source, reason)
@@ -70,9 +81,28 @@ class ExoclawPluginManager(pluggy.PluginManager):
         self.records.append(PluginRecord(name, source, "loaded"))
         return True
 
+    def _guard(self, obj: Any, name: str) -> None:
+        """Wrap each implementation of ``obj`` for its hook's kind (isolation, async; see ``hookcall``)."""
+        for caller in self.get_hookcallers(obj) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is obj and not (impl.wrapper or impl.hookwrapper):
+                    impl.function = guard(caller.name, name, impl.function)
+
+    def mark_failed(self, name: str, reason: str) -> None:
+        """A loaded plugin turned out broken (its settings hook raised): leave it out, say why."""
+        plugin = self.get_plugin(name)
+        if plugin is not None:
+            self.unregister(plugin)
+        for record in self.records:
+            if record.name == name:
+                record.status, record.reason = "failed", reason
+
+    def source_of(self, name: str) -> str:
+        return next((r.source for r in self.records if r.name == name), "?")
+
 
 def _check_plugin(pm: pluggy.PluginManager, obj: Any) -> str | None:
-    """Refuse ``async def`` decision hooks: their coroutine is never ``None``."""
+    """Refuse ``async def`` decision hooks (their coroutine is never ``None``) and wrappers of a pipeline."""
     for attr in dir(obj):
         fn = getattr(obj, attr, None)
         if fn is None or not callable(fn):
@@ -83,6 +113,8 @@ def _check_plugin(pm: pluggy.PluginManager, obj: Any) -> str | None:
         hook_name = opts.get("specname") or attr
         if hook_name in DECISION_HOOKS and inspect.iscoroutinefunction(fn):
             return f"decision hook {hook_name} must be a plain function returning an awaitable, not async def"
+        if hook_name in PIPELINE_HOOKS and (opts.get("wrapper") or opts.get("hookwrapper")):
+            return f"{hook_name} is a pipeline (each implementation sees the previous one's request): it cannot be wrapped"
     return None
 
 
@@ -172,7 +204,32 @@ def make_plugin_manager(
 
 
 def _label(settings: Settings) -> str:
-    return os.path.basename(settings.config_path) if settings.config_path else "config"
+    return settings.label
 
 
-__all__ = ["ExoclawPluginManager", "PluginRecord", "make_plugin_manager"]
+def collect_providers(pm: ExoclawPluginManager, host: Any = None) -> dict[str, ProviderInfo]:
+    """The providers the loaded plugins register (``host`` ``None``: no provider is built)."""
+    infos: dict[str, ProviderInfo] = {}
+
+    def register(
+        name: str, factory: Callable[..., Any], *, default_model: str | None = None,
+        key_env: str | None = None, auto: int | None = None,
+    ) -> None:
+        infos[name] = ProviderInfo(name, factory, default_model, key_env, auto)
+
+    hookcall.call_sync(pm, "register_providers", register=register, host=host)
+    return infos
+
+
+def configure_plugins(
+    pm: ExoclawPluginManager, settings: Settings, tables: Mapping[str, plugin_tables.Owned] | None = None
+) -> None:
+    """Hand every plugin its validated tables (once per settings)."""
+    if pm.configured is settings:
+        return
+    sources = {r.name: r.source for r in pm.records}
+    plugin_tables.configure(pm, settings, plugin_tables.collect(pm, CORE_TABLES) if tables is None else tables, sources)
+    pm.configured = settings
+
+
+__all__ = ["ExoclawPluginManager", "PluginRecord", "collect_providers", "configure_plugins", "make_plugin_manager"]

@@ -2,7 +2,7 @@
 
 One ``Runtime`` per gateway; the aiohttp app holds it under an ``AppKey``.
 Plugins see it only through :class:`GatewayHost` (the ``Host`` protocol of
-``exoclaw_hooks``).
+``exoclaw_hooks``). Every face hands its messages to :meth:`Runtime.submit`.
 """
 
 from __future__ import annotations
@@ -10,24 +10,30 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Coroutine
 
 from exoclaw_hooks import (
+    AgentConfig,
     IncomingMessage,
+    LLMReply,
+    LLMRequest,
+    ProviderError,
+    ProviderInfo,
     ProviderSettings,
     Route,
-    Settings,
 )
 
 from . import __version__, hookcall
+from .agent.events import NoAgent, Sink
 from .agent.lanes import Lanes
 from .agent.llm import RetryPolicy
-from .agent.loop import Emit, TurnOutcome, run_turn
+from .agent.loop import TurnOutcome, run_turn
+from .channels import Channels
+from .config.types import Settings
 from .logs import register_secret
 from .metrics import Metrics
-from .plugins import ExoclawPluginManager
+from .plugins import ExoclawPluginManager, collect_providers, configure_plugins
 
 log = logging.getLogger("exoclaw.runtime")
 
@@ -39,20 +45,22 @@ def utcnow() -> dt.datetime:
 class GatewayHost:
     """What plugins get as ``host`` (see ``exoclaw_hooks.Host``)."""
 
-    def __init__(self, settings: Settings, store: Any, pm: ExoclawPluginManager, clock: Callable[[], dt.datetime]):
-        self.settings = settings
-        self.store = store
+    def __init__(self, rt: "Runtime"):
+        self._rt = rt
+        self.store = rt.store
         self.app: Any = None
-        self._clock = clock
         self._http: Any = None
-        self._hooks = hookcall.HookCallerFacade(pm)
+        self._hooks = hookcall.HookCallerFacade(rt.pm)
 
     @property
     def hooks(self) -> hookcall.HookCallerFacade:
         return self._hooks
 
     def now(self) -> dt.datetime:
-        return self._clock()
+        return self._rt.clock()
+
+    def register_secret(self, value: str | None) -> None:
+        register_secret(value)
 
     def http(self) -> Any:
         """The gateway's one shared aiohttp client session (connection reuse)."""
@@ -68,13 +76,18 @@ class GatewayHost:
             )
         return self._http
 
+    async def llm(
+        self, request: LLMRequest, *, agent: AgentConfig, route: Route, kind: str = "plugin",
+        provider: str | None = None, model: str | None = None,
+    ) -> LLMReply:
+        """A metered LLM call on a plugin's behalf (budgets checked, usage recorded with ``kind``)."""
+        from .agent.calls import plugin_call
+
+        return await plugin_call(self._rt, request, agent=agent, route=route, kind=kind, provider=provider, model=model)
+
     async def close(self) -> None:
         if self._http is not None and not self._http.closed:
             await self._http.close()
-
-
-class NoAgent(Exception):
-    pass
 
 
 class Runtime:
@@ -90,13 +103,18 @@ class Runtime:
         self.pm = pm
         self.store = store
         self.clock = clock
-        self.host = GatewayHost(settings, store, pm, clock)
+        configure_plugins(pm, settings)  # each plugin gets its own tables (ConfigError if invalid)
+        #: the agents as hooks see them: without their API keys
+        self.agents: dict[str, AgentConfig] = {k: a.public() for k, a in settings.agents.items()}
+        self.host = GatewayHost(self)
         self.metrics = Metrics()
         self.lanes = Lanes()
         self.retry_policy = RetryPolicy()
-        self.provider_factories: dict[str, Callable[[ProviderSettings], Any]] = {}
+        self.providers: dict[str, ProviderInfo] = {}
         self.methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
         self.turns: set[asyncio.Task[Any]] = set()
+        #: work a turn leaves behind after its ``done`` (learning), outside the session's lane
+        self.background: set[asyncio.Task[Any]] = set()
         self.connections = 0
         self.started_at = time.time()
         self.ready = False
@@ -104,29 +122,23 @@ class Runtime:
         #: seconds a new /ws connection has to authenticate; turns' grace period at shutdown
         self.auth_timeout_s = 10.0
         self.shutdown_grace_s = 10.0
-        self.channels: Any = None
+        self.channels: Channels | None = None
         self._providers: dict[tuple[Any, ...], Any] = {}
         for agent in settings.agents.values():
             register_secret(agent.api_key)
             if agent.fallback:
                 register_secret(agent.fallback.api_key)
         register_secret(settings.gateway.token)
-        for plugin in settings.plugins:  # channel secrets are read by the WASM bridge from these variables
-            for var in plugin.secrets.values():
-                register_secret(os.environ.get(var))
 
     # ------------------------------------------------------------ lifecycle
 
     def register_plugins(self) -> None:
         """Run the registration hooks (providers, RPC methods)."""
 
-        def add_provider(name: str, factory: Callable[[ProviderSettings], Any]) -> None:
-            self.provider_factories[name] = factory
-
         def add_method(name: str, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
             self.methods[name] = handler
 
-        hookcall.call_sync(self.pm, "register_providers", register=add_provider, host=self.host)
+        self.providers = collect_providers(self.pm, self.host)
         hookcall.call_sync(self.pm, "register_methods", register=add_method, host=self.host)
 
     async def start(self, app: Any = None) -> None:
@@ -136,11 +148,9 @@ class Runtime:
             await hookcall.call_all(self.pm, "gateway_startup", host=self.host)
         finally:
             self.host.app = None
-        missing = sorted({a.provider for a in self.settings.agents.values()} - set(self.provider_factories))
+        missing = sorted({a.provider for a in self.settings.agents.values()} - set(self.providers))
         for name in missing:
             log.error("event=provider_missing provider=%s (no plugin registered it; turns of its agents will fail)", name)
-        from .channels import Channels
-
         self.channels = Channels(self)
         if hasattr(self.store, "inbox_pending"):
             await self.channels.resume()
@@ -149,7 +159,7 @@ class Runtime:
     async def stop(self, grace_s: float = 10.0) -> None:
         self.ready = False
         self.stopping = True  # turns accepted from now on end at once with an error
-        work = set(self.turns) | set(self.channels.tasks if self.channels else ())
+        work = set(self.turns) | set(self.background) | set(self.channels.tasks if self.channels else ())
         if work:
             log.info("event=shutdown_wait tasks=%d grace_s=%.1f", len(work), grace_s)
             done, pending = await asyncio.wait(work, timeout=grace_s)
@@ -161,6 +171,17 @@ class Runtime:
         await hookcall.call_all(self.pm, "gateway_shutdown", host=self.host)
         await self.host.close()
 
+    async def settled(self) -> None:
+        """Wait until the work turns left behind (learning) is done (tests, shutdown)."""
+        while self.background:
+            await asyncio.gather(*list(self.background), return_exceptions=True)
+
+    def spawn_background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
     # ------------------------------------------------------------ turns
 
     def provider_for(self, settings: ProviderSettings) -> Any:
@@ -169,27 +190,36 @@ class Runtime:
                repr(sorted(settings.options.items())))
         provider = self._providers.get(key)
         if provider is None:
-            factory = self.provider_factories.get(settings.provider)
-            if factory is None:
-                from exoclaw_hooks import ProviderError
-
+            info = self.providers.get(settings.provider)
+            if info is None:
                 raise ProviderError(f"no provider plugin named {settings.provider} is loaded")
-            provider = self._providers[key] = factory(settings)
+            provider = self._providers[key] = info.factory(settings)
         return provider
 
     async def route(self, message: IncomingMessage) -> Route:
         try:
-            route = await hookcall.call_first(self.pm, "resolve_route", message=message, settings=self.settings)
+            route = await hookcall.call_first(
+                self.pm, "resolve_route", message=message, agents=self.agents, default_agent=self.settings.default_agent,
+            )
         except hookcall.HookError as exc:
-            log.error("event=route_failed plugin=%s error=%s", exc.plugin, exc.error)
+            log.error("event=route_failed plugin=%s error=%s", exc.plugin, hookcall.one_line(exc.error))
             route = None
         if not isinstance(route, Route) or route.agent_id not in self.settings.agents:
             raise NoAgent(f"no agent configured for {message.channel}:{message.account}:{message.peer}")
         return route
 
-    def start_turn(self, message: IncomingMessage, route: Route, emit: Emit) -> asyncio.Task[TurnOutcome]:
-        """Run a turn as its own task: a client that goes away does not cancel it."""
-        task = asyncio.get_running_loop().create_task(run_turn(self, message, route, emit))
+    async def submit(self, message: IncomingMessage, sink: Sink, route: Route | None = None) -> asyncio.Task[TurnOutcome]:
+        """Route ``message`` (unless ``route`` is given) and start its turn; the one way in for every face.
+
+        The turn runs as the runtime's own task: a client that goes away does
+        not cancel it (it completes and is stored). ``sink`` receives the
+        turn's events, ending with exactly one ``DONE``.
+
+        :raises NoAgent: no agent for this message (nothing ran).
+        """
+        if route is None:
+            route = await self.route(message)
+        task = asyncio.get_running_loop().create_task(run_turn(self, message, route, sink))
         self.turns.add(task)
         task.add_done_callback(self.turns.discard)
         return task
@@ -229,4 +259,3 @@ class Runtime:
             if isinstance(extra, dict):
                 result.update(extra)
         return result
-

@@ -6,9 +6,16 @@ A plugin is a module (or a class, instantiated once per gateway) with
     [project.entry-points.exoclaw]
     myplugin = "mypkg.plugin"
 
-This package imports pluggy and the standard library only.
+What is here: the ``hookimpl`` marker (the hooks themselves are documented in
+``exoclaw_hooks._specs``), the types hooks exchange, the errors a plugin may
+raise, and ``SettingsTable`` for a plugin's own config table.
+``exoclaw_hooks.config`` has the fields to write that table's schema, and
+``exoclaw_hooks.testing`` a kit for a plugin's tests. This package imports
+pluggy and the standard library only (``exoclaw_hooks.config`` adds
+marshmallow, a dependency of Exoclaw itself).
 """
 
+from ._config import AgentConfig, ProviderInfo, ProviderSettings
 from ._errors import (
     BudgetExceeded,
     ChannelError,
@@ -18,30 +25,21 @@ from ._errors import (
     ProviderError,
     ToolError,
 )
-from ._specs import DECISION_HOOKS, PROJECT, hookimpl, hookspec
-from ._config import (
-    AgentConfig,
-    Binding,
-    BudgetLimits,
-    BudgetsConfig,
-    GatewayConfig,
-    HooksConfig,
-    MemoryConfig,
-    Price,
-    ProviderSettings,
-    Settings,
-    WasmPluginConfig,
-)
-from ._storage import HookCaller, Host, InboxItem, SessionInfo, Store, UsageRecord
+from ._host import HookCaller, Host
+from ._settings import ConfigContext, SettingsTable
+from ._specs import hookimpl
+from ._storage import InboxItem, SessionInfo, Store, UsageRecord
 from ._types import (
     CompletedTurn,
     ContextPart,
+    ContextPolicy,
     ContextRequest,
     Fact,
     Ignore,
     IncomingMessage,
     LLMCall,
     LLMCallResult,
+    LLMReply,
     LLMRequest,
     Message,
     OutgoingReply,
@@ -59,21 +57,28 @@ from ._types import (
     Turn,
     Usage,
     WebhookRequest,
-    escape_key_part,
     make_person_key,
     make_session_key,
 )
 
 __all__ = [
-    "PROJECT", "DECISION_HOOKS", "hookimpl", "hookspec",
-    "ExoclawError", "ConfigError", "BudgetExceeded", "ProviderError", "ToolError",
-    "ChannelError", "InvalidParams",
-    "AgentConfig", "Binding", "BudgetLimits", "BudgetsConfig", "CompletedTurn", "ContextPart",
-    "ContextRequest", "Fact", "GatewayConfig", "HookCaller", "HooksConfig", "Host", "Ignore",
-    "InboxItem", "IncomingMessage", "LLMCall", "LLMCallResult", "LLMRequest", "MemoryConfig",
-    "Message", "OutgoingReply", "OutgoingRequest", "Price", "Provider", "ProviderSettings",
-    "Route", "SessionInfo", "Settings", "Store", "StreamEnd", "StreamEvent", "TextDelta",
-    "ToolCall", "ToolContext", "ToolResult", "ToolSpec", "ToolUseEvent", "Turn", "Usage",
-    "UsageRecord", "WasmPluginConfig", "WebhookRequest",
-    "escape_key_part", "make_person_key", "make_session_key",
+    "hookimpl",
+    # errors
+    "ExoclawError", "ConfigError", "BudgetExceeded", "ProviderError", "ToolError", "ChannelError",
+    "InvalidParams",
+    # configuration
+    "AgentConfig", "ProviderSettings", "ProviderInfo", "SettingsTable", "ConfigContext",
+    # the running gateway
+    "Host", "HookCaller", "Store", "SessionInfo", "UsageRecord", "InboxItem",
+    # messages, routes, turns
+    "IncomingMessage", "Route", "Message", "Turn", "CompletedTurn", "make_session_key", "make_person_key",
+    # LLM calls
+    "LLMRequest", "LLMCall", "LLMCallResult", "LLMReply", "Usage", "Provider", "StreamEvent", "TextDelta",
+    "ToolUseEvent", "StreamEnd",
+    # tools
+    "ToolSpec", "ToolCall", "ToolResult", "ToolContext",
+    # memory
+    "ContextRequest", "ContextPart", "ContextPolicy", "Fact",
+    # channels
+    "WebhookRequest", "Ignore", "OutgoingReply", "OutgoingRequest",
 ]

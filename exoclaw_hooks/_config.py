@@ -1,9 +1,12 @@
-"""The validated configuration, as the core hands it to plugins (frozen dataclasses)."""
+"""An agent and its provider, as the core hands them to plugins (frozen dataclasses).
+
+Everything else a plugin configures it declares itself (:class:`SettingsTable`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
 
 # --------------------------------------------------------------------------
 # Configuration, as handed to plugins (the core validates and builds it)
@@ -26,6 +29,12 @@ class ProviderSettings:
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
+    """One agent (``[agent]`` or ``[agents.ID]``).
+
+    Hooks receive it without its API keys (``api_key`` is ``None`` there):
+    only the provider factory of the agent's own provider gets a key.
+    """
+
     id: str
     provider: str
     model: str
@@ -41,6 +50,15 @@ class AgentConfig:
     fallback: ProviderSettings | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def public(self) -> "AgentConfig":
+        """This agent without its API keys (what hooks receive)."""
+        fallback = self.fallback
+        if fallback is not None and fallback.api_key is not None:
+            fallback = replace(fallback, api_key=None)
+        if self.api_key is None and fallback is self.fallback:
+            return self
+        return replace(self, api_key=None, fallback=fallback)
+
     def provider_settings(self) -> ProviderSettings:
         return ProviderSettings(
             provider=self.provider,
@@ -54,90 +72,20 @@ class AgentConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class Binding:
-    channel: str
-    agent_id: str
-    peer_id: str | None = None
-    guild_id: str | None = None
-    team_id: str | None = None
-    account_id: str | None = None
+class ProviderInfo:
+    """A provider as ``register_providers`` registered it.
 
+    :param default_model: the model an agent gets when it names this provider
+        but no model (``None``: the agent must name one).
+    :param key_env: the environment variable holding the API key when the
+        agent's table has no ``api_key`` (``None``: no key is needed).
+    :param auto: zero-config preference, lower first: with no ``[agent]
+        provider`` the gateway picks the provider of lowest ``auto`` whose key
+        is set (or that needs none); ``None`` = never picked by itself.
+    """
 
-@dataclass(frozen=True, slots=True)
-class BudgetLimits:
-    session: int | None = None
-    daily: int | None = None
-    monthly: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetsConfig:
-    session: int | None = None
-    daily: int | None = None
-    monthly: int | None = None
-    agents: Mapping[str, BudgetLimits] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """USD per million tokens."""
-
-    input: float
-    output: float
-    cache_read: float | None = None
-    cache_write: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryConfig:
-    episodic_window: int = 5
-    semantic_enabled: bool = True
-    context_tokens: int = 4000
-
-
-@dataclass(frozen=True, slots=True)
-class WasmPluginConfig:
     name: str
-    path: str
-    capabilities: tuple[str, ...] = ()
-    secrets: Mapping[str, str] = field(default_factory=dict)  # name -> env var name
-    config: Mapping[str, str] = field(default_factory=dict)
-    timeout_ms: int = 1000
-    memory_max_pages: int = 256
-    max_output_bytes: int = 1024 * 1024
-    sha256: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    bind: str = "127.0.0.1"
-    port: int = 7200
-    token: str | None = field(default=None, repr=False)
-    max_message_bytes: int = 1024 * 1024
-    allowed_origins: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HooksConfig:
-    disable: tuple[str, ...] = ()
-    load: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """The whole validated configuration."""
-
-    gateway: GatewayConfig = field(default_factory=GatewayConfig)
-    agents: Mapping[str, AgentConfig] = field(default_factory=dict)
-    default_agent: str = "default"
-    budgets: BudgetsConfig = field(default_factory=BudgetsConfig)
-    pricing: Mapping[str, Price] = field(default_factory=dict)
-    memory: MemoryConfig = field(default_factory=MemoryConfig)
-    hooks: HooksConfig = field(default_factory=HooksConfig)
-    plugins: tuple[WasmPluginConfig, ...] = ()
-    bindings: tuple[Binding, ...] = ()
-    #: directory of the config file (relative paths resolve against it)
-    config_dir: str = "."
-    #: data directory ($EXOCLAW_HOME)
-    data_dir: str = "~/.exoclaw"
-    config_path: str | None = None
+    factory: Callable[[ProviderSettings], Any]
+    default_model: str | None = None
+    key_env: str | None = None
+    auto: int | None = None

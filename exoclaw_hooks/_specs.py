@@ -1,21 +1,28 @@
 """Every hook of Exoclaw, with the reference documentation for plugin authors.
 
-There are three kinds of hooks; each docstring says which one it is.
+The core calls hooks the pluggy way (``pm.hook.NAME(...)``): ``tryfirst`` /
+``trylast``, ``firstresult`` and wrappers (``wrapper=True``,
+``hookwrapper=True``) work as pluggy documents them. There are four kinds of
+hooks; each docstring says which one it is.
 
-* **Decision** (first non-``None`` result wins): ``resolve_route``,
-  ``dispatch_tool``, ``parse_incoming``, ``format_outgoing``,
-  ``extract_facts``. Write a plain ``def`` that returns ``None`` to pass, or
-  its answer — an awaitable when the answer needs I/O. An ``async def``
-  decision hook is refused at load: its coroutine is never ``None``, so it
-  would win even when it meant to pass.
+* **Decision** (``firstresult``: the first non-``None`` result wins):
+  ``resolve_route``, ``dispatch_tool``, ``parse_incoming``,
+  ``format_outgoing``, ``extract_facts``, ``context_policy``. Write a plain ``def`` that returns
+  ``None`` to pass, or its answer — an awaitable when the answer needs I/O.
+  An ``async def`` decision is refused at load: its coroutine is never
+  ``None``, so it would win even when it meant to pass. An exception becomes
+  that request's error (an error tool result, a refused webhook …).
 * **Contribution / observer** (every implementation runs; plain or
-  ``async def``): ``assemble_context``, ``before_llm_call``,
-  ``after_llm_call``, ``after_turn``, ``list_tools``, ``status_info``,
-  ``plugin_report``, ``gateway_startup``, ``gateway_shutdown``. An observer
-  that raises is logged with the plugin's name and the turn goes on, except
-  ``before_llm_call``, whose exceptions refuse the call.
-* **Registration** (once at start-up, with a ``register`` callback):
-  ``register_providers``, ``register_methods``.
+  ``async def``): ``assemble_context``, ``after_llm_call``, ``after_turn``,
+  ``list_tools``, ``status_info``, ``plugin_report``, ``gateway_startup``,
+  ``gateway_shutdown``. One that raises is logged with the plugin's name and
+  the others still run.
+* **Pipeline**: ``before_llm_call``. Implementations run one after another
+  in pluggy's order, each seeing the request as the previous one left it;
+  an exception refuses the call. Wrappers of this hook are refused at load.
+* **Registration** (once at start-up, plain functions, with a ``register``
+  callback): ``register_settings``, ``register_providers``,
+  ``register_methods``.
 
 Only ever add arguments to these specs: pluggy lets an implementation take
 any subset of them, so a new argument breaks nobody.
@@ -23,39 +30,90 @@ any subset of them, so a new argument breaks nobody.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 import pluggy
+
+if TYPE_CHECKING:
+    from ._config import AgentConfig, ProviderSettings
+    from ._host import Host
+    from ._settings import SettingsTable
+    from ._types import (
+        CompletedTurn,
+        ContextPart,
+        ContextPolicy,
+        ContextRequest,
+        Fact,
+        Ignore,
+        IncomingMessage,
+        LLMCall,
+        LLMCallResult,
+        LLMRequest,
+        OutgoingReply,
+        OutgoingRequest,
+        Provider,
+        Route,
+        ToolCall,
+        ToolContext,
+        ToolResult,
+        ToolSpec,
+        WebhookRequest,
+    )
 
 PROJECT = "exoclaw"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-#: names of the decision hooks (first result wins; implementations must be plain functions)
+#: the decision hooks (first result wins; implementations must be plain functions)
 DECISION_HOOKS = frozenset(
-    {"resolve_route", "dispatch_tool", "parse_incoming", "format_outgoing", "extract_facts"}
+    {"resolve_route", "dispatch_tool", "parse_incoming", "format_outgoing", "extract_facts", "context_policy"}
 )
+#: hooks whose implementations are awaited in turn, each seeing the previous one's result
+PIPELINE_HOOKS = frozenset({"before_llm_call"})
+#: hooks called once at start-up with a ``register`` callback
+REGISTRATION_HOOKS = frozenset({"register_settings", "register_providers", "register_methods"})
+
+#: ``register(name, factory, *, default_model=None, key_env=None, auto=None)``
+RegisterProvider = Callable[..., None]
+#: ``register(name, handler)``; ``async handler(params) -> JSON-able``
+RegisterMethod = Callable[[str, Callable[[dict[str, Any]], Awaitable[Any]]], None]
 
 
 # ---------------------------------------------------------------- registration
 
 
 @hookspec
-def register_providers(register: Callable[[str, Callable[..., Any]], None], host: Any) -> None:
-    """Register LLM providers.  *Registration hook, called once at start-up.*
+def register_settings(register: Callable[["SettingsTable"], None]) -> None:
+    """Declare the TOML tables this plugin owns.  *Registration hook, called once at start-up.*
 
-    :param register: ``register(name, factory)``; ``factory(settings)`` gets a
-        :class:`ProviderSettings` and returns a :class:`Provider` (an object
-        with an async-generator method ``stream(request)``). ``name`` is what
-        ``[agent] provider`` names.
-    :param host: the :class:`Host`; ``host.http()`` is the shared aiohttp
-        client session to use inside ``stream``.
+    :param register: ``register(SettingsTable(name, spec, apply, build=None))``
+        for each table. The core validates the table (same located messages
+        as its own, unknown keys are errors), builds it, and calls ``apply``
+        with the result before the gateway starts — the plugin sees only its
+        own tables. ``exoclaw config check`` validates them too.
     """
 
 
 @hookspec
-def register_methods(register: Callable[[str, Callable[..., Awaitable[Any]]], None], host: Any) -> None:
+def register_providers(register: RegisterProvider, host: "Host | None") -> None:
+    """Register LLM providers.  *Registration hook, called once at start-up.*
+
+    :param register: ``register(name, factory, *, default_model=None,
+        key_env=None, auto=None)``; ``factory(settings)`` gets a
+        :class:`ProviderSettings` and returns a :class:`Provider` (an object
+        with an async-generator method ``stream(request)``). ``name`` is what
+        ``[agent] provider`` names; ``default_model``, ``key_env`` (the API
+        key's environment variable) and ``auto`` (zero-config preference,
+        lower first) are described in :class:`ProviderInfo`.
+    :param host: the :class:`Host` (``None`` when only the names are wanted,
+        e.g. by ``exoclaw config check``); ``host.http()`` is the shared
+        aiohttp client session to use inside ``stream``.
+    """
+
+
+@hookspec
+def register_methods(register: RegisterMethod, host: "Host") -> None:
     """Add WebSocket RPC methods.  *Registration hook, called once at start-up.*
 
     :param register: ``register(name, handler)``; ``async handler(params)``
@@ -69,22 +127,25 @@ def register_methods(register: Callable[[str, Callable[..., Awaitable[Any]]], No
 
 
 @hookspec(firstresult=True)
-def resolve_route(message: Any, settings: Any) -> Any:
+def resolve_route(
+    message: "IncomingMessage", agents: "Mapping[str, AgentConfig]", default_agent: str
+) -> "Route | None":
     """Pick the agent and session for an incoming message.  *Decision hook.*
 
     :param message: the :class:`IncomingMessage`.
-    :param settings: the validated :class:`Settings` (agents, bindings).
+    :param agents: the configured agents by id.
+    :param default_agent: the id of the default agent.
     :returns: a :class:`Route`, or ``None`` to let another plugin decide. When
         every plugin passes the message gets ``no agent configured for …``.
     """
 
 
 @hookspec(firstresult=True)
-def dispatch_tool(call: Any, context: Any) -> Any:
+def dispatch_tool(call: "ToolCall", context: "ToolContext") -> "ToolResult | Awaitable[ToolResult] | None":
     """Run a tool the model asked for.  *Decision hook.*
 
     :param call: the :class:`ToolCall` (``name``, ``input``, ``id``).
-    :param context: a :class:`ToolContext` (agent, route).
+    :param context: a :class:`ToolContext` (agent, route, who is asking).
     :returns: ``None`` if the tool is not yours; else a :class:`ToolResult`
         or an awaitable of one. Raising :class:`ToolError` (or anything) gives
         the model an error result; the turn goes on.
@@ -92,7 +153,9 @@ def dispatch_tool(call: Any, context: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def parse_incoming(request: Any) -> Any:
+def parse_incoming(
+    request: "WebhookRequest",
+) -> "IncomingMessage | Ignore | Awaitable[IncomingMessage | Ignore] | None":
     """Turn a webhook request into a message.  *Decision hook.*
 
     :param request: a :class:`WebhookRequest` (``channel``, ``headers``, raw ``body``).
@@ -105,7 +168,7 @@ def parse_incoming(request: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def format_outgoing(reply: Any) -> Any:
+def format_outgoing(reply: "OutgoingReply") -> "OutgoingRequest | Awaitable[OutgoingRequest] | None":
     """Write the platform request that delivers a reply.  *Decision hook.*
 
     :param reply: an :class:`OutgoingReply` (``channel``, ``reply_to``, ``content``).
@@ -116,18 +179,50 @@ def format_outgoing(reply: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def extract_facts(text: str, message: Any, known: Any) -> Any:
+def extract_facts(
+    text: str, message: "IncomingMessage", known: "list[Fact]"
+) -> "list[Fact] | Awaitable[list[Fact]] | None":
     """Extract facts from what a person said.  *Decision hook.*
 
     The builtin ``memory-semantic`` plugin ships an offline extractor
-    registered ``trylast``; register your own (an LLM-based one, say) to
-    replace it.
+    registered ``trylast``; register your own to replace it.
 
     :param text: the user's message.
     :param message: the :class:`IncomingMessage` it came in.
-    :param known: the person's current facts (list of :class:`Fact`).
+    :param known: the person's current facts.
     :returns: a list of :class:`Fact` (``learned_at`` may be empty), an
         awaitable of one, or ``None`` to pass.
+    """
+
+
+@hookspec(firstresult=True)
+def context_policy(agent: "AgentConfig") -> "ContextPolicy | None":
+    """Say how big the agent's context may be and how it is shared.  *Decision hook.*
+
+    The builtin memory plugins answer from ``[memory] context_tokens`` and
+    ``shares``; with no answer the context is not trimmed.
+
+    :param agent: the :class:`AgentConfig`.
+    :returns: a :class:`ContextPolicy`, or ``None`` to pass.
+    """
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+@hookspec
+def before_llm_call(call: "LLMCall") -> "LLMRequest | Awaitable[LLMRequest | None] | None":
+    """Check or adjust an LLM call before it is made.  *Pipeline hook, may be async.*
+
+    Called before every call: the agent's, each round of its tool loop, and
+    the calls plugins make through ``host.llm`` (``call.kind`` says which).
+    Implementations run one after another; each sees ``call.request`` as the
+    previous one left it.
+
+    :param call: an :class:`LLMCall`.
+    :returns: ``None``, or a replacement :class:`LLMRequest` (e.g. a smaller
+        ``max_tokens``).
+    :raises BudgetExceeded: to refuse the call (no provider request is made).
     """
 
 
@@ -135,32 +230,22 @@ def extract_facts(text: str, message: Any, known: Any) -> Any:
 
 
 @hookspec
-def assemble_context(request: Any) -> Any:
+def assemble_context(request: "ContextRequest") -> "list[ContextPart] | Awaitable[list[ContextPart] | None] | None":
     """Contribute parts of a turn's context.  *Contribution hook, may be async.*
 
-    :param request: a :class:`ContextRequest` (agent, route, message, store, memory settings).
-    :returns: a list of :class:`ContextPart` (or ``None``). The core puts the
-        soul first, then facts by relevance, then the window's turns oldest
-        first, then the new message, and trims to ``[memory] context_tokens``
-        by dropping the least relevant facts, then the oldest turns.
+    :param request: a :class:`ContextRequest` (agent, route, message, person, store).
+    :returns: a list of :class:`ContextPart` (or ``None``). The core packs
+        every part into the agent's context budget by section and rank.
     """
 
 
 @hookspec
-def before_llm_call(call: Any) -> Any:
-    """Check or adjust an LLM call before it is made.  *Called before every call of a turn.*
+def after_llm_call(call: "LLMCall", result: "LLMCallResult") -> "dict[str, Any] | Awaitable[dict[str, Any] | None] | None":
+    """Observe an LLM call's outcome.  *Observer, may be async; also called for failed and cancelled calls.*
 
-    :param call: an :class:`LLMCall`.
-    :returns: ``None``, or a replacement :class:`LLMRequest`.
-    :raises BudgetExceeded: to refuse the call (no provider request is made).
-    """
-
-
-@hookspec
-def after_llm_call(call: Any, result: Any) -> Any:
-    """Observe an LLM call's outcome.  *Observer, may be async; also called for failed calls.*
-
-    :param call: the :class:`LLMCall` given to ``before_llm_call``.
+    :param call: the :class:`LLMCall` given to ``before_llm_call`` (with the
+        request as the pipeline left it; ``provider``/``model`` say who
+        actually answered when the fallback did).
     :param result: an :class:`LLMCallResult` (usage, duration, error).
     :returns: ``None``, or a dict ``{"cost_usd": float, "priced": bool}``
         that the core adds into the turn's ``usage`` event.
@@ -168,15 +253,18 @@ def after_llm_call(call: Any, result: Any) -> Any:
 
 
 @hookspec
-def after_turn(turn: Any) -> Any:
+def after_turn(turn: "CompletedTurn") -> "Awaitable[None] | None":
     """Learn from a committed turn.  *Observer, may be async.*
+
+    Runs after the turn's ``done`` and outside the session's lane: the next
+    turn of the session does not wait for it.
 
     :param turn: a :class:`CompletedTurn`.
     """
 
 
 @hookspec
-def list_tools(agent: Any) -> Any:
+def list_tools(agent: "AgentConfig") -> "list[ToolSpec] | None":
     """Offer tools to an agent's model.  *Contribution hook.*
 
     :param agent: the :class:`AgentConfig` (respect ``agent.tools`` when set).
@@ -185,7 +273,7 @@ def list_tools(agent: Any) -> Any:
 
 
 @hookspec
-def status_info(host: Any) -> Any:
+def status_info(host: "Host") -> "dict[str, Any] | Awaitable[dict[str, Any] | None] | None":
     """Add fields to the ``status`` RPC.  *Contribution hook, may be async.*
 
     :returns: a dict merged into the status result, or ``None``.
@@ -193,8 +281,8 @@ def status_info(host: Any) -> Any:
 
 
 @hookspec
-def plugin_report(host: Any) -> Any:
-    """Describe the sandboxed (WASM) plugins you manage.  *Contribution hook.*
+def plugin_report(host: "Host") -> "list[dict[str, Any]] | None":
+    """Describe the sandboxed plugins or remote tool servers you manage.  *Contribution hook.*
 
     :returns: a list of dicts ``{"name", "kind", "tools", "capabilities",
         "loaded": bool, "reason", "path", "not_granted"}``.
@@ -202,7 +290,7 @@ def plugin_report(host: Any) -> Any:
 
 
 @hookspec
-def gateway_startup(host: Any) -> Any:
+def gateway_startup(host: "Host") -> "Awaitable[None] | None":
     """The gateway is starting.  *Observer, may be async.*
 
     ``host.app`` is the aiohttp application: add routes here. Slow start-up
@@ -212,5 +300,5 @@ def gateway_startup(host: Any) -> Any:
 
 
 @hookspec
-def gateway_shutdown(host: Any) -> Any:
+def gateway_shutdown(host: "Host") -> "Awaitable[None] | None":
     """The gateway is stopping.  *Observer, may be async.* Release what you hold."""

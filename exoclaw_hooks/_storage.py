@@ -1,13 +1,11 @@
-"""Persistence and the running gateway, as plugins see them (protocols the core implements)."""
+"""Persistence, as plugins see it (a protocol the core implements)."""
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 if TYPE_CHECKING:
-    from ._config import Settings
     from ._types import Fact, IncomingMessage, Message, Turn
 
 # --------------------------------------------------------------------------
@@ -88,37 +86,3 @@ class Store(Protocol):
     def kv_get(self, namespace: str, key: str) -> str | None: ...
     def kv_set(self, namespace: str, key: str, value: str) -> None: ...
     def kv_delete(self, namespace: str, key: str) -> None: ...
-
-
-# --------------------------------------------------------------------------
-# What the core gives plugins at start-up
-# --------------------------------------------------------------------------
-
-
-class Host(Protocol):
-    """The running gateway, as plugins see it (``gateway_startup``, ``register_providers``).
-
-    * ``settings``: the validated configuration.
-    * ``store``: persistence.
-    * ``now()``: the current UTC time (injectable in tests).
-    * ``http()``: the gateway's one shared ``aiohttp.ClientSession`` (call it
-      inside the event loop).
-    * ``app``: the ``aiohttp.web.Application`` during ``gateway_startup``
-      (add routes there), else ``None``.
-    * ``hooks``: call another hook (``await host.hooks.first("extract_facts", ...)``).
-    """
-
-    settings: Settings
-    store: Store
-    app: Any
-
-    def now(self) -> _dt.datetime: ...
-    def http(self) -> Any: ...
-
-    @property
-    def hooks(self) -> "HookCaller": ...
-
-
-class HookCaller(Protocol):
-    async def first(self, name: str, **kwargs: Any) -> Any: ...
-    async def all(self, name: str, **kwargs: Any) -> list[Any]: ...

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Literal, Mapping, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: no import cycle at run time
-    from ._config import AgentConfig, MemoryConfig
+    from ._config import AgentConfig
     from ._storage import Store
 
 # --------------------------------------------------------------------------
@@ -249,6 +249,20 @@ class ContextPart:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextPolicy:
+    """How big a turn's context may be, and how it is shared (``context_policy``).
+
+    ``tokens`` is the whole budget; ``shares`` split what the fixed parts
+    (soul, system prompt, the new message) leave among the sections
+    (``{"fact": 0.2, "recall": 0.5, "turn": 0.3}``); a section's unused share
+    flows to the others.
+    """
+
+    tokens: int
+    shares: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ContextRequest:
     """Handed to ``assemble_context``: who is speaking, to which agent, in which session."""
 
@@ -256,7 +270,6 @@ class ContextRequest:
     route: Route
     message: IncomingMessage
     person_key: str
-    memory: MemoryConfig
     store: "Store"
 
 
@@ -280,6 +293,22 @@ class LLMCall:
     call_id: str
     #: the id tying a turn's log lines together
     request_id: str = ""
+    #: what the call is for: ``"turn"`` (the agent's own), ``"memory"`` (memory
+    #: extraction), or what a plugin calling ``host.llm`` said
+    kind: str = "turn"
+    #: who the call is made for (``agent:channel:account``); "" when nobody in particular
+    person_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LLMReply:
+    """What ``host.llm`` answers: the whole text, any tool calls, the usage and its cost."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    stop_reason: str | None = None
+    cost_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +333,6 @@ class CompletedTurn:
     turn: Turn
     reply: str
     usage: Usage
-    memory: MemoryConfig
     store: "Store"
 
 

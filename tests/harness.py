@@ -20,11 +20,12 @@ from typing import Any, AsyncIterator, Iterable
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from exoclaw_core.config import GatewayConfig, Settings
 from exoclaw_core.gateway.app import build_app
 from exoclaw_core.plugins import make_plugin_manager
 from exoclaw_core.runtime import Runtime
 from exoclaw_core.store.sqlite import open_store
-from exoclaw_hooks import AgentConfig, GatewayConfig, Settings
+from exoclaw_hooks import AgentConfig
 
 
 def make_settings(
@@ -36,7 +37,11 @@ def make_settings(
     echo_delay: float = 0.0,
     **kwargs: Any,
 ) -> Settings:
-    """Settings built directly (no file): one default agent plus ``agents``."""
+    """Settings built directly (no file): one default agent plus ``agents``.
+
+    Any other keyword is a plugin's table as TOML would give it, e.g.
+    ``budgets={"session": 100}``, ``plugins=[{"name": "echo", "path": ...}]``.
+    """
     default = AgentConfig(
         id="default", provider=provider, model=model,
         options={"chunk_delay_s": echo_delay} if provider == "echo" else {},
@@ -45,14 +50,40 @@ def make_settings(
     for a in agents:
         all_agents[a.id] = a
     gateway = kwargs.pop("gateway", GatewayConfig(port=0))
-    return Settings(gateway=gateway, agents=all_agents, default_agent="default", data_dir=str(data_dir), **kwargs)
+    core = {k: kwargs.pop(k) for k in ("hooks", "config_dir", "config_path", "env", "default_agent") if k in kwargs}
+    core.setdefault("default_agent", "default")
+    sections = {name: as_table(value) for name, value in kwargs.items()}
+    return Settings(gateway=gateway, agents=all_agents, data_dir=str(data_dir), sections=sections, **core)
+
+
+def as_table(value: Any) -> Any:
+    """A plugin's config object (its own dataclass) written as the TOML data it comes from.
+
+    Keys left at ``None`` are left out, tuples become lists; plain data passes.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: as_table(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None}
+    if isinstance(value, (list, tuple)):
+        return [as_table(v) for v in value]
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {k: as_table(v) for k, v in value.items()}
+    return value
 
 
 class WSClient:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse):
+    """A WebSocket client of the gateway.
+
+    ``settle`` (the in-process gateway's ``Runtime.settled``) is awaited after
+    each ``chat``: learning runs after ``done``, outside the session's lane,
+    and a test that asks about what it just said must not race it.
+    """
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, settle: Any = None):
         self.ws = ws
         self._ids = itertools.count(1)
         self.hello: dict[str, Any] | None = None
+        self.settle = settle
 
     def next_id(self) -> str:
         return f"r{next(self._ids)}"
@@ -81,7 +112,10 @@ class WSClient:
         """Send ``chat.send`` and collect this id's frames up to ``done`` (or a plain error response)."""
         rid = rid or self.next_id()
         await self.send({"id": rid, "method": "chat.send", "params": params})
-        return await self.collect(rid, timeout)
+        frames = await self.collect(rid, timeout)
+        if self.settle is not None:
+            await self.settle()
+        return frames
 
     async def collect(self, rid: str, timeout: float = 20.0) -> list[dict[str, Any]]:
         frames = []
@@ -119,7 +153,7 @@ class Gateway:
     async def client(self, *, token: str | None = None, headers: dict[str, str] | None = None) -> AsyncIterator[WSClient]:
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(self.url, headers=headers or {}) as ws:
-                c = WSClient(ws)
+                c = WSClient(ws, settle=self.rt.settled)
                 if token is not None:
                     await c.send({"token": token})
                 c.hello = await c.recv()
@@ -148,3 +182,22 @@ async def running_gateway(
         yield Gateway(rt, server)
     finally:
         await server.close()
+
+
+def parse_config(
+    text: str, *, env: dict[str, str] | None = None, config_dir: str = ".", path_label: str = "config.toml",
+    overrides: dict[str, Any] | None = None, plugins: Iterable[tuple[str, Any]] = (),
+) -> tuple[Settings, dict[str, Any]]:
+    """A config file's text validated exactly as ``serve`` would: the settings, and each plugin table as built."""
+    from exoclaw_core.bootstrap import check_source
+    from exoclaw_core.config.load import Source
+
+    settings, pm = check_source(
+        Source(text, path_label, config_dir, None), env={} if env is None else env, overrides=overrides,
+        plugins=plugins,
+    )
+    return settings, pm.sections
+
+
+def parse_settings(text: str, **kwargs: Any) -> Settings:
+    return parse_config(text, **kwargs)[0]

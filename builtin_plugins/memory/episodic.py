@@ -13,15 +13,17 @@ from typing import Any
 
 from exoclaw_hooks import ContextPart, hookimpl
 
+from .settings import MemorySettings
+
 SOURCE = "memory-episodic"
 
 
-class EpisodicPlugin:
+class EpisodicPlugin(MemorySettings):
     """``memory-episodic``: contributes ``ContextPart(kind="turn")`` for the recent turns."""
 
     @hookimpl
     async def assemble_context(self, request: Any) -> list[ContextPart] | None:
-        window = request.memory.episodic_window
+        window = self.memory.episodic_window
         if window <= 0:
             return None
         turns = await request.store.load_turns(request.route.session_key, window)

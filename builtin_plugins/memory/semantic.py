@@ -36,6 +36,7 @@ from exoclaw_hooks import ContextPart, Fact, InvalidParams, hookimpl
 
 from .extract import extract_facts as offline_extract
 from .retrieval import analyze
+from .settings import MemorySettings
 from .vocab import base_predicate, render, storage_fact
 
 log = logging.getLogger("exoclaw.memory")
@@ -83,7 +84,7 @@ def fact_json(fact: Fact, person: str | None = None) -> dict[str, Any]:
     return out
 
 
-class SemanticPlugin:
+class SemanticPlugin(MemorySettings):
     """``memory-semantic``: learns facts after each turn and brings back the relevant ones."""
 
     #: facts offered per turn at most (the core may drop the least relevant to fit ``context_tokens``)
@@ -107,7 +108,7 @@ class SemanticPlugin:
 
     @hookimpl
     async def assemble_context(self, request: Any) -> list[ContextPart] | None:
-        if not request.memory.semantic_enabled:
+        if not self.memory.semantic_enabled:
             return None
         query, asked = analyze(request.message.content)
         if not query:
@@ -127,7 +128,7 @@ class SemanticPlugin:
 
     @hookimpl
     async def after_turn(self, turn: Any) -> None:
-        if not turn.memory.semantic_enabled:
+        if not self.memory.semantic_enabled:
             return
         text = turn.message.content
         if not text or not text.strip():

@@ -57,7 +57,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from exoclaw_hooks import BudgetExceeded, BudgetLimits, BudgetsConfig
+from exoclaw_hooks import BudgetExceeded
+
+from .settings import BudgetLimits, BudgetsConfig
 
 log = logging.getLogger("exoclaw.metering")
 
@@ -175,7 +177,7 @@ def _agent_scopes(agent_id: str, limits: BudgetLimits) -> list[Scope]:
 class BudgetBook:
     """The counters and reservations of one gateway.
 
-    :param config: ``settings.budgets``.
+    :param config: the ``[budgets]`` table.
     :param store: the :class:`exoclaw_hooks.Store` (``sum_tokens``, ``usage_report``, ``kv_*``).
     :param clock: the current UTC time (``host.now``).
     """

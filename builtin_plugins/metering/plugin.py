@@ -24,11 +24,12 @@ import logging
 import re
 from typing import Any
 
-from exoclaw_hooks import InvalidParams, LLMCall, LLMCallResult, UsageRecord, hookimpl
+from exoclaw_hooks import InvalidParams, LLMCall, LLMCallResult, SettingsTable, UsageRecord, hookimpl
 
 from .budgets import BudgetBook, iso_utc
 from .estimator import Estimator
 from .pricing import PriceTable
+from .settings import PRICING, BudgetsConfig, BudgetsSchema, build_budgets, build_pricing
 
 log = logging.getLogger("exoclaw.metering")
 
@@ -51,16 +52,32 @@ class MeteringPlugin:
         self.prices = PriceTable()
         self.estimator = Estimator()
         self.budgets: BudgetBook | None = None
+        self.config = BudgetsConfig()
         self._unpriced_warned: set[tuple[str, str]] = set()
 
+    @hookimpl
+    def register_settings(self, register: Any) -> None:
+        register(SettingsTable(
+            "budgets", BudgetsSchema, apply=self._set_budgets, build=build_budgets,
+            doc="Token budgets (input + output); absent = unlimited. A call that would exceed one is refused.",
+        ))
+        register(SettingsTable(
+            "pricing", PRICING, apply=self._set_prices, build=build_pricing,
+            doc='Overrides of the built-in prices, USD per million tokens: [pricing."provider:model"].',
+        ))
+
+    def _set_budgets(self, config: BudgetsConfig) -> None:
+        self.config = config
+
+    def _set_prices(self, prices: dict[str, Any]) -> None:
+        self.prices = PriceTable(prices)
+
     def bind(self, host: Any) -> None:
-        """Take the gateway's settings, store and clock (idempotent for one host)."""
+        """Take the gateway's store and clock (idempotent for one host)."""
         if host is None or host is self.host:
             return
         self.host = host
-        settings = host.settings
-        self.prices = PriceTable(settings.pricing)
-        self.budgets = BudgetBook(settings.budgets, host.store, host.now)
+        self.budgets = BudgetBook(self.config, host.store, host.now)
 
     # ------------------------------------------------------------ lifecycle
 

@@ -31,7 +31,9 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from exoclaw_hooks import Price, Usage
+from exoclaw_hooks import Usage
+
+from .settings import Price
 
 #: USD per million tokens. Cache prices: Anthropic reads 0.1x and 5-minute
 #: writes 1.25x the input price; OpenAI discounts cached input and does not

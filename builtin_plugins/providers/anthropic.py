@@ -36,7 +36,8 @@ RETRYABLE_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error"
 
 @hookimpl
 def register_providers(register, host):
-    register("anthropic", lambda settings: AnthropicProvider(settings, host))
+    # zero-config: chosen when $ANTHROPIC_API_KEY is set (before openai)
+    register("anthropic", lambda settings: AnthropicProvider(settings, host), default_model="claude-sonnet-4-5", key_env="ANTHROPIC_API_KEY", auto=10)
 
 
 def _blocks(message: Message) -> list[dict[str, Any]]:

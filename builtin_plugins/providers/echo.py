@@ -166,4 +166,5 @@ class EchoProvider:
 
 @hookimpl
 def register_providers(register: Any, host: Any) -> None:
-    register("echo", EchoProvider)
+    # zero-config without any key: the offline provider (serve says so, loudly)
+    register("echo", EchoProvider, default_model="echo", auto=1000)

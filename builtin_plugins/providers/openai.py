@@ -38,7 +38,8 @@ RETRYABLE_ERRORS = frozenset({"server_error", "rate_limit_exceeded", "rate_limit
 
 @hookimpl
 def register_providers(register, host):
-    register("openai", lambda settings: OpenAIProvider(settings, host))
+    # zero-config: chosen when $OPENAI_API_KEY is set (after anthropic)
+    register("openai", lambda settings: OpenAIProvider(settings, host), default_model="gpt-4o-mini", key_env="OPENAI_API_KEY", auto=20)
 
 
 def _message(message: Message) -> list[dict[str, Any]]:

@@ -31,7 +31,9 @@ from typing import Any, Mapping
 import extism
 from extism.extism import CompiledPlugin
 
-from exoclaw_hooks import ToolCall, ToolResult, ToolSpec, WasmPluginConfig
+from exoclaw_hooks import ToolCall, ToolResult, ToolSpec
+
+from .settings import WasmPluginConfig
 
 from .capabilities import Grants, parse_grants
 from .extlog import EXTISM_LOG

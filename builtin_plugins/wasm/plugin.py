@@ -31,11 +31,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from exoclaw_hooks import ToolCall, ToolResult, ToolSpec, WasmPluginConfig, hookimpl
+from exoclaw_hooks import SettingsTable, ToolCall, ToolResult, ToolSpec, hookimpl
 
 from . import bridge, channels
 from .capabilities import not_granted
 from .extlog import EXTISM_LOG
+from .settings import PLUGINS, WasmPluginConfig, build_plugins
 
 log = logging.getLogger("exoclaw.wasm")
 
@@ -61,12 +62,26 @@ class WasmPlugin:
         self._tools: dict[str, tuple[bridge.LoadedPlugin, ToolSpec]] = {}
         self._channels: dict[str, bridge.LoadedPlugin] = {}
         self._report: list[dict[str, Any]] = []
+        self.configs: tuple[WasmPluginConfig, ...] = ()
 
     # ------------------------------------------------------------ lifecycle
 
     @hookimpl
+    def register_settings(self, register: Any) -> None:
+        register(SettingsTable(
+            "plugins", PLUGINS, apply=self.configure, build=build_plugins,
+            doc="WASM plugins: tools and channel adapters, each with only the rights granted here.",
+        ))
+
+    def configure(self, configs: tuple[WasmPluginConfig, ...]) -> None:
+        self.configs = configs
+
+    @hookimpl
     async def gateway_startup(self, host: Any) -> None:
-        configs: tuple[WasmPluginConfig, ...] = tuple(getattr(host.settings, "plugins", ()) or ())
+        configs = self.configs
+        for cfg in configs:  # channel secrets are read from these variables: never log their values
+            for var in cfg.secrets.values():
+                host.register_secret(os.environ.get(var))
         self._loaded, self._tools, self._channels, self._report = {}, {}, {}, []
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="exoclaw-wasm")

@@ -48,16 +48,18 @@ class CallTarget:
     model: str
 
 
+def candidates_of(agent: AgentConfig) -> list[ProviderSettings]:
+    """The agent's provider, then its ``[agent.fallback]`` if it has one."""
+    return [agent.provider_settings()] + ([agent.fallback] if agent.fallback is not None else [])
+
+
 async def stream_with_fallback(
-    agent: AgentConfig,
+    candidates: list[ProviderSettings],
     request: LLMRequest,
     provider_for: Callable[[ProviderSettings], Any],
     target: CallTarget,
     policy: RetryPolicy,
 ) -> AsyncIterator[StreamEvent]:
-    candidates = [agent.provider_settings()]
-    if agent.fallback is not None:
-        candidates.append(agent.fallback)
     last: ProviderError | None = None
     for index, settings in enumerate(candidates):
         target.provider, target.model = settings.provider, settings.model

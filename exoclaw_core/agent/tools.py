@@ -16,6 +16,7 @@ from exoclaw_hooks import AgentConfig, Route, ToolCall, ToolContext, ToolError, 
 
 from .. import hookcall
 from ..logs import quote
+from .events import Sink, ToolCallEvent, ToolResultEvent
 
 log = logging.getLogger("exoclaw.tools")
 
@@ -52,12 +53,12 @@ async def dispatch_one(rt: Any, call: ToolCall, context: ToolContext) -> ToolRes
 
 
 async def run_tools(
-    rt: Any, agent: AgentConfig, route: Route, calls: list[ToolCall], emit: Any, rid: str
+    rt: Any, agent: AgentConfig, route: Route, calls: list[ToolCall], sink: Sink, rid: str
 ) -> list[ToolResult]:
     context = ToolContext(agent, route, rid)
     for c in calls:
-        await emit("tool_use", {"id": c.id, "name": c.name, "input": dict(c.input)})
+        await sink(ToolCallEvent(c))
     results = await asyncio.gather(*(dispatch_one(rt, c, context) for c in calls))
     for r in results:
-        await emit("tool_result", {"tool_use_id": r.tool_use_id, "content": r.content, "is_error": r.is_error})
+        await sink(ToolResultEvent(r))
     return list(results)

@@ -10,8 +10,10 @@ def run_config(args: argparse.Namespace) -> int:
 
     settings, pm = load_checked(args.config)  # ConfigError → every problem printed, exit 1
     where = settings.config_path or "no config file (zero-config defaults)"
-    print(
-        f"{where}: OK — {len(settings.agents)} agent(s), {len(settings.plugins)} WASM plugin(s), "
-        f"{len(settings.bindings)} binding(s), {len(pm.loaded_names())} hook plugin(s)"
-    )
+    counted = [f"{len(settings.agents)} agent(s)", f"{len(pm.loaded_names())} hook plugin(s)"]
+    tables = [
+        f"[[{name}]] x{len(settings.sections[name])}" if isinstance(settings.sections[name], list) else f"[{name}]"
+        for name in settings.sections
+    ]
+    print(f"{where}: OK — {', '.join(counted)}" + (f"; plugin tables: {', '.join(tables)}" if tables else ""))
     return 0

@@ -1,5 +1,9 @@
-"""Configuration: find the TOML file, validate it, build :class:`exoclaw_hooks.Settings`."""
+"""Configuration: find the TOML file, validate the core's tables and the plugins' tables."""
 
-from .load import data_dir, load_settings, parse_settings, parse_toml, resolve_config_path
+from .load import data_dir, parse_settings, parse_toml, read_source, resolve_config_path
+from .types import GatewayConfig, HooksConfig, Settings
 
-__all__ = ["data_dir", "load_settings", "parse_settings", "parse_toml", "resolve_config_path"]
+__all__ = [
+    "GatewayConfig", "HooksConfig", "Settings",
+    "data_dir", "parse_settings", "parse_toml", "read_source", "resolve_config_path",
+]

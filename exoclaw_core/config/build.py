@@ -1,7 +1,9 @@
-"""Validated config data → the frozen dataclasses of ``exoclaw_hooks``.
+"""Validated config data → the core's settings (agents, gateway, hooks).
 
 Only keys the file gave are passed on, so every other default is the
-dataclass's own; what depends on the environment comes from ``defaults``.
+dataclass's own; what depends on the environment or on the registered
+providers comes from ``defaults``. The plugins' tables are kept as given
+(``Settings.sections``) for their owners.
 """
 
 from __future__ import annotations
@@ -9,21 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping
 
-from exoclaw_hooks import (
-    AgentConfig,
-    Binding,
-    BudgetLimits,
-    BudgetsConfig,
-    GatewayConfig,
-    HooksConfig,
-    MemoryConfig,
-    Price,
-    ProviderSettings,
-    Settings,
-    WasmPluginConfig,
-)
+from exoclaw_hooks import AgentConfig, ProviderSettings
 
 from . import defaults as d
+from .types import GatewayConfig, HooksConfig, Settings
 
 
 def _pick(data: Mapping[str, Any], *keys: str) -> dict[str, Any]:
@@ -37,9 +28,15 @@ def gateway(data: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfig:
     return GatewayConfig(token=d.token(data.get("token"), env), **kw)
 
 
-def agent(agent_id: str, data: Mapping[str, Any], env: Mapping[str, str], config_dir: str) -> AgentConfig:
-    provider = data.get("provider") or d.default_provider(env)
-    key = d.api_key(provider, data.get("api_key"), env)
+def hooks(data: Mapping[str, Any]) -> HooksConfig:
+    return HooksConfig(disable=tuple(data.get("disable", ())), load=tuple(data.get("load", ())))
+
+
+def agent(
+    agent_id: str, data: Mapping[str, Any], env: Mapping[str, str], config_dir: str, providers: d.Providers
+) -> AgentConfig:
+    provider = data.get("provider") or d.default_provider(env, providers)
+    key = d.api_key(provider, data.get("api_key"), env, providers)
     kw = _pick(data, "max_tokens", "base_url", "system_prompt", "max_tool_iterations")
     if "timeout_s" in data:
         kw["timeout_s"] = float(data["timeout_s"])
@@ -49,9 +46,9 @@ def agent(agent_id: str, data: Mapping[str, Any], env: Mapping[str, str], config
         kw["tools"] = tuple(data["tools"])
     if "options" in data:
         kw["options"] = dict(data["options"])
-    agent_cfg = AgentConfig(
-        id=agent_id, provider=provider, model=data.get("model") or d.DEFAULT_MODELS[provider], api_key=key, **kw
-    )
+    info = providers.get(provider)
+    model = data.get("model") or (info.default_model if info else None) or provider
+    agent_cfg = AgentConfig(id=agent_id, provider=provider, model=model, api_key=key, **kw)
     if "fallback" in data:
         fb = data["fallback"]
         fb_key = fb.get("api_key") or (key if fb["provider"] == provider else None)
@@ -60,56 +57,35 @@ def agent(agent_id: str, data: Mapping[str, Any], env: Mapping[str, str], config
             model=fb["model"],
             max_tokens=fb.get("max_tokens", agent_cfg.max_tokens),
             base_url=fb.get("base_url"),
-            api_key=d.api_key(fb["provider"], fb_key, env),
+            api_key=d.api_key(fb["provider"], fb_key, env, providers),
             timeout_s=agent_cfg.timeout_s,
         ))
     return agent_cfg
-
-
-def budgets(data: Mapping[str, Any]) -> BudgetsConfig:
-    per_agent = {name: BudgetLimits(**limits) for name, limits in data.get("agents", {}).items()}
-    return BudgetsConfig(agents=per_agent, **_pick(data, "session", "daily", "monthly"))
-
-
-def plugin(data: Mapping[str, Any], env: Mapping[str, str], config_dir: str) -> WasmPluginConfig:
-    kw = _pick(data, "timeout_ms", "memory_max_pages", "max_output_bytes")
-    if "sha256" in data:
-        kw["sha256"] = data["sha256"].lower()
-    return WasmPluginConfig(
-        name=data["name"],
-        path=d.resolve_path(data["path"], config_dir, env),
-        capabilities=tuple(data.get("capabilities", ())),
-        secrets=dict(data.get("secrets", {})),
-        config=dict(data.get("config", {})),
-        **kw,
-    )
 
 
 def settings(
     data: Mapping[str, Any],
     env: Mapping[str, str],
     *,
+    providers: d.Providers,
+    sections: Mapping[str, Any],
     config_dir: str,
     data_dir: str,
     config_path: str | None,
 ) -> Settings:
     default = data.get("agent", {})
     default_id = default.get("id", d.DEFAULT_AGENT_ID)
-    agents = {default_id: agent(default_id, default, env, config_dir)}
+    agents = {default_id: agent(default_id, default, env, config_dir, providers)}
     for name, table in data.get("agents", {}).items():
-        agents[name] = agent(name, table, env, config_dir)
-    hooks = data.get("hooks", {})
+        agents[name] = agent(name, table, env, config_dir, providers)
     return Settings(
         gateway=gateway(data.get("gateway", {}), env),
         agents=agents,
         default_agent=default_id,
-        budgets=budgets(data.get("budgets", {})),
-        pricing={key: Price(**price) for key, price in data.get("pricing", {}).items()},
-        memory=MemoryConfig(**data.get("memory", {})),
-        hooks=HooksConfig(disable=tuple(hooks.get("disable", ())), load=tuple(hooks.get("load", ()))),
-        plugins=tuple(plugin(p, env, config_dir) for p in data.get("plugins", ())),
-        bindings=tuple(Binding(**b) for b in data.get("bindings", ())),
+        hooks=hooks(data.get("hooks", {})),
+        sections=dict(sections),
         config_dir=config_dir,
         data_dir=data_dir,
         config_path=config_path,
+        env=env,
     )

@@ -9,11 +9,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from . import defaults as d
-from .errors import Reporter, entry_label, show, table_label
-from .fields import is_host, is_loopback
-
-MATCH_KEYS = ("peer_id", "guild_id", "team_id", "account_id", "channel")
-
+from .errors import Reporter, show, table_label
+from exoclaw_hooks.config import is_host, is_loopback
 
 def _table(value: Any) -> Mapping:
     return value if isinstance(value, Mapping) else {}
@@ -43,19 +40,18 @@ def _str(table: Mapping, key: str, errors: Mapping, *path: Any) -> str | None:
     return value if isinstance(value, str) and clean(errors, *path, key) else None
 
 
-def run(raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter) -> None:
-    agent_ids = _agents(raw, errors, env, rep)
-    _budgets(raw, agent_ids, rep)
-    _bindings(raw, errors, agent_ids, rep)
-    _plugins(raw, errors, rep)
+def run(raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter, providers: d.Providers) -> list[str]:
+    """Report what the schema cannot see; returns the agent ids."""
+    agent_ids = _agents(raw, errors, env, rep, providers)
     _token(raw, errors, env, rep)
+    return agent_ids
 
 
-def _agents(raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter) -> list[str]:
+def _agents(raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter, providers: d.Providers) -> list[str]:
     """Agent ids and provider-dependent keys; returns the known agent ids."""
     agent = _table(raw.get("agent"))
     default_id = _str(agent, "id", errors, "agent") or d.DEFAULT_AGENT_ID
-    _agent_keys(agent, errors, ("agent",), env, rep)
+    _agent_keys(agent, errors, ("agent",), env, rep, providers)
     ids = [default_id]
     for name, table in _table(raw.get("agents")).items():
         if name == default_id:
@@ -67,58 +63,20 @@ def _agents(raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter
         if name:
             ids.append(name)
         if isinstance(table, Mapping):
-            _agent_keys(table, errors, ("agents", name), env, rep)
+            _agent_keys(table, errors, ("agents", name), env, rep, providers)
     return ids
 
 
-def _agent_keys(table: Mapping, errors: Mapping, path: tuple, env: Mapping[str, str], rep: Reporter) -> None:
+def _agent_keys(
+    table: Mapping, errors: Mapping, path: tuple, env: Mapping[str, str], rep: Reporter, providers: d.Providers
+) -> None:
     if not clean(errors, *path, "provider"):
         return
-    provider = table.get("provider") or d.default_provider(env)
+    provider = table.get("provider") or d.default_provider(env, providers)
     where = table_label(path)
-    if "model" not in table and provider not in d.DEFAULT_MODELS:
+    info = providers.get(provider)
+    if "model" not in table and (info is None or not info.default_model):
         rep.add(where, "model", f"is required for provider {show(provider)}, which has no default model")
-
-
-def _budgets(raw: Mapping, agent_ids: list[str], rep: Reporter) -> None:
-    for name in _table(_table(raw.get("budgets")).get("agents")):
-        if name and name not in agent_ids:
-            rep.add(
-                table_label(("budgets", "agents", name)), None,
-                f"unknown agent, must be one of {', '.join(agent_ids)} (got {show(name)})",
-            )
-
-
-def _bindings(raw: Mapping, errors: Mapping, agent_ids: list[str], rep: Reporter) -> None:
-    seen: dict[tuple, int] = {}
-    for index, item in enumerate(_entries(raw.get("bindings"))):
-        if not isinstance(item, Mapping):
-            continue
-        where = entry_label(("bindings",), index, item, "channel")
-        agent_id = _str(item, "agent_id", errors, "bindings", index)
-        if agent_id is not None and agent_id not in agent_ids:
-            rep.add(where, "agent_id", f"unknown agent, must be one of {', '.join(agent_ids)}", agent_id)
-        if not clean(errors, "bindings", index):
-            continue
-        match = tuple((k, item[k]) for k in MATCH_KEYS if k in item)
-        if match in seen:
-            what = ", ".join(f"{k} {show(v)}" for k, v in match)
-            rep.add(where, None, f"matches the same messages as [[bindings]] #{seen[match] + 1} ({what}); remove one")
-        else:
-            seen[match] = index
-
-
-def _plugins(raw: Mapping, errors: Mapping, rep: Reporter) -> None:
-    seen: dict[str, int] = {}
-    for index, item in enumerate(_entries(raw.get("plugins"))):
-        name = _str(_table(item), "name", errors, "plugins", index)
-        if name is None:
-            continue
-        if name in seen:
-            where = entry_label(("plugins",), index, item, "name")
-            rep.add(where, "name", f"must be unique, [[plugins]] #{seen[name] + 1} has the same name", name)
-        else:
-            seen[name] = index
 
 
 def _token(raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter) -> None:

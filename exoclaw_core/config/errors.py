@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from marshmallow import Schema, fields
 
-from .fields import REQUIRED, UNKNOWN, Nested, TableArray
+from exoclaw_hooks.config import REQUIRED, UNKNOWN, Nested, TableArray
 
 #: keys whose values are never repeated in a message
 SECRET_KEYS = frozenset({"token", "api_key"})

@@ -2,8 +2,9 @@
 
 * :func:`resolve_config_path` — ``--config`` > ``$EXOCLAW_CONFIG`` > ``~/.exoclaw/config.toml``
 * :func:`data_dir` — ``$EXOCLAW_HOME`` > ``~/.exoclaw``
-* :func:`load_settings` — all of it, from the command line's view
-* :func:`parse_settings` — TOML text → :class:`exoclaw_hooks.Settings`
+* :func:`read_source` — the file's text and where it is
+* :func:`parse_settings` — TOML text → :class:`Settings`, validated against the
+  core's tables and the tables the loaded plugins declare
 
 Every problem of a file is reported at once, in one :class:`ConfigError`.
 The environment is always a parameter, so tests never read the real one.
@@ -15,23 +16,26 @@ import os
 import re
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
-from exoclaw_hooks import ConfigError, Settings
+from exoclaw_hooks import AgentConfig, ConfigContext, ConfigError, ProviderInfo
 
-from . import build, checks
-from .defaults import expand_user, env_value
+from . import build, checks, plugin_tables
+from .defaults import env_value, expand_user
+from exoclaw_hooks.config import TableArray
+
 from .errors import Reporter
-from .fields import BUILTIN_PROVIDERS, KNOWN_PROVIDERS
-from .schema import ConfigSchema
+from .schema import CORE_TABLES, KNOWN_PROVIDERS, ConfigSchema, HooksSchema, config_schema
+from .types import HooksConfig, Settings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["data_dir", "load_settings", "parse_settings", "parse_toml", "resolve_config_path"]
+__all__ = ["Source", "data_dir", "hooks_of", "parse_settings", "parse_toml", "read_source", "resolve_config_path"]
 
 #: ``overrides`` keys the CLI may pass, and how a problem with each is labelled
 OVERRIDES = {"bind": "--bind", "port": "--port"}
@@ -67,31 +71,37 @@ def resolve_config_path(cli_path: str | None = None, env: Mapping[str, str] = os
     return (path, False) if path.exists() else (None, False)
 
 
-def load_settings(
-    cli_path: str | None = None,
-    env: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    known_providers: Iterable[str] | None = (),
-) -> Settings:
-    """Resolve the config path, read the file (if any) and validate it.
+@dataclass(frozen=True)
+class Source:
+    """The config file as read: its text, how problems name it, where relative paths start."""
 
-    ``overrides`` are the CLI's ``{"bind": ..., "port": ...}`` (``None`` = not
-    given); they replace the file's ``[gateway]`` values before validation.
-    ``known_providers`` are provider names added by plugins.
-    """
+    text: str
+    label: str
+    config_dir: str
+    config_path: str | None
+
+
+def read_source(cli_path: str | None = None, env: Mapping[str, str] | None = None) -> Source:
+    """Resolve the config path and read the file (zero-config: empty text)."""
     env = os.environ if env is None else env
     path, _explicit = resolve_config_path(cli_path, env)
-    if path is None:
-        text, label, config_path = "", "config.toml", None
-        config_dir = os.path.join(_home(env), ".exoclaw")  # where the default file would be
-    else:
-        path = Path(os.path.abspath(path))
-        text, label, config_path, config_dir = _read(path), path.name, str(path), str(path.parent)
-    return parse_settings(
-        text, path_label=label, config_dir=config_dir, env=env, overrides=overrides,
-        known_providers=known_providers, config_path=config_path,
-    )
+    if path is None:  # where the default file would be
+        return Source("", "config.toml", os.path.join(_home(env), ".exoclaw"), None)
+    path = Path(os.path.abspath(path))
+    return Source(_read(path), path.name, str(path.parent), str(path))
+
+
+def hooks_of(source: Source) -> HooksConfig:
+    """``[hooks]`` alone (which plugins to load comes before the other tables can be checked)."""
+    raw = parse_toml(source.text, source.label)
+    table = raw.get("hooks", {})
+    schema = ConfigSchema()
+    errors = schema.validate({"hooks": table})
+    if errors:
+        rep = Reporter(source.label)
+        rep.walk(schema, errors, {"hooks": table}, "", ())
+        raise ConfigError(rep.problems)
+    return build.hooks(HooksSchema().load(table))
 
 
 def _read(path: Path) -> str:
@@ -128,27 +138,64 @@ def parse_settings(
     config_dir: str = ".",
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
-    known_providers: Iterable[str] | None = (),
     config_path: str | None = None,
+    providers: Mapping[str, ProviderInfo] | None = None,
+    tables: Mapping[str, plugin_tables.Owned] | None = None,
 ) -> Settings:
-    """Validate a config file's text; raise ``ConfigError`` listing every problem."""
+    """Validate a config file's text; raise ``ConfigError`` listing every problem.
+
+    :param providers: the providers the loaded plugins register (``None``:
+        any provider name passes, and none has a default model or key).
+    :param tables: the tables the loaded plugins declare; any other table is
+        unknown. Their contents are checked for shape here and kept as given
+        in ``Settings.sections`` (their owners build them at start-up).
+    """
     env = os.environ if env is None else env
     raw = parse_toml(text, path_label)
     flags = _apply_overrides(raw, overrides or {})
-    # ``None``: any provider name passes (a first pass, before plugins said which exist)
-    providers = None if known_providers is None else tuple(dict.fromkeys((*BUILTIN_PROVIDERS, *known_providers)))
+    providers = providers or {}
+    tables = tables or {}
+    schema = config_schema(plugin_tables.schema_fields(tables))
     reporter = Reporter(path_label, flags)
-    with _known_providers(providers):
-        errors = ConfigSchema().validate(raw)
-        reporter.walk(ConfigSchema(), errors, raw, "", ())
-        checks.run(raw, errors, env, reporter)
+    ordered = sorted(providers.values(), key=lambda p: (p.auto is None, p.auto or 0, p.name))
+    with _known_providers(tuple(p.name for p in ordered) if providers else None):
+        errors = schema.validate(raw)
+        reporter.walk(schema, errors, raw, "", ())
+        agent_ids = checks.run(raw, errors, env, reporter, providers)
+        if tables:  # the plugins' own checks across keys, for every table whose shape is right
+            _check_plugin_tables(raw, errors, tables, agent_ids, env, config_dir, reporter)
         if reporter.problems:
             raise ConfigError(reporter.problems)
-        data = ConfigSchema().load(raw)
+        data = ConfigSchema().load({k: v for k, v in raw.items() if k in CORE_TABLES})
     config_dir = os.path.abspath(expand_user(config_dir, env))
     return build.settings(
-        data, env, config_dir=config_dir, data_dir=str(data_dir(env)), config_path=config_path
+        data, env, providers=providers, sections={k: v for k, v in raw.items() if k not in CORE_TABLES},
+        config_dir=config_dir, data_dir=str(data_dir(env)), config_path=config_path,
     )
+
+
+def _check_plugin_tables(
+    raw: Mapping[str, Any], errors: Mapping, tables: Mapping[str, plugin_tables.Owned], agent_ids: list[str],
+    env: Mapping[str, str], config_dir: str, reporter: Reporter,
+) -> None:
+    fields = plugin_tables.schema_fields(tables)
+    data: dict[str, Any] = {}
+    skip: set[str] = set()
+    for name in tables:
+        if name not in raw:
+            continue
+        if checks.clean(errors, name):
+            data[name] = fields[name].deserialize(raw[name])
+        elif isinstance(fields[name], TableArray) and isinstance(raw[name], list) and isinstance(errors[name], dict):
+            # the entries that are right are checked together; a wrong one is None (positions stay right)
+            inner = fields[name].inner
+            data[name] = [None if i in errors[name] else inner.deserialize(e) for i, e in enumerate(raw[name])]
+        else:
+            skip.add(name)
+    stubs = {a: AgentConfig(id=a, provider="", model="") for a in agent_ids}
+    context = ConfigContext(env=env, config_dir=config_dir, agents=stubs, default_agent=agent_ids[0] if agent_ids else "")
+    _, problems = plugin_tables.build_all(tables, data, context, reporter.file, skip=skip.__contains__)
+    reporter.problems.extend(problems)
 
 
 @contextmanager

@@ -1,43 +1,45 @@
-"""The config file's shape: one marshmallow schema per TOML section (SPEC §3).
+"""The core's tables of the config file: one marshmallow schema each (SPEC §3).
 
+The core owns ``[gateway]``, ``[agent]``/``[agents.ID]`` and ``[hooks]``;
+every other table belongs to the plugin that declares it
+(``register_settings``) and is joined to :func:`config_schema` at load.
 Schemas only check the shape and each value on its own, and load to plain
 dicts holding only the keys the file gave; defaults, environment variables
-and checks across sections are ``build.py``'s and ``checks.py``'s work, so
-the defaults live in one place (the dataclasses of ``exoclaw_hooks``).
+and checks across sections are ``build.py``'s and ``checks.py``'s work.
 Unknown keys are errors everywhere (``unknown=RAISE``): they are almost
 always typos.
 """
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema
+from contextvars import ContextVar
+from typing import Any, Mapping
 
-from . import fields as f
-from .fields import Bool, Int, Num, Str, StrList, Table, TableArray
+from marshmallow import Schema, ValidationError, fields
+
+from exoclaw_hooks import config as f
+from exoclaw_hooks.config import Int, Num, Section, Str, StrList, Table
 
 __all__ = [
     "AgentSchema",
-    "BindingSchema",
-    "BudgetLimitsSchema",
-    "BudgetsSchema",
     "ConfigSchema",
     "FallbackSchema",
     "GatewaySchema",
     "HooksSchema",
-    "MemorySchema",
     "NamedAgentSchema",
-    "PluginSchema",
-    "PriceSchema",
+    "config_schema",
 ]
 
+#: the provider names valid for this load (those the plugins register); ``None``:
+#: any name passes. A ContextVar because marshmallow 4 has no schema context.
+KNOWN_PROVIDERS: ContextVar[tuple[str, ...] | None] = ContextVar("known_providers", default=None)
 
-class Section(Schema):
-    """Base of every section: unknown keys raise, messages are ours."""
 
-    class Meta:
-        unknown = RAISE
+def provider(value: str) -> None:
+    known = KNOWN_PROVIDERS.get()
+    if known is not None and value not in known:
+        raise ValidationError(f"must be one of {', '.join(known)}")
 
-    error_messages = {"unknown": f.UNKNOWN, "type": f.NOT_TABLE}
 
 
 class GatewaySchema(Section):
@@ -51,7 +53,7 @@ class GatewaySchema(Section):
 class FallbackSchema(Section):
     """``[agent.fallback]``: used when the primary provider fails before any output."""
 
-    provider = Str(required=True, validate=f.provider)
+    provider = Str(required=True, validate=provider)
     model = Str(required=True)
     max_tokens = Int(minimum=1)
     base_url = Str(validate=f.http_url)
@@ -62,7 +64,7 @@ class AgentSchema(Section):
     """``[agent]``, the default agent."""
 
     id = Str()
-    provider = Str(validate=f.provider)
+    provider = Str(validate=provider)
     model = Str()
     max_tokens = Int(minimum=1)
     base_url = Str(validate=f.http_url)
@@ -83,61 +85,9 @@ class NamedAgentSchema(AgentSchema):
     id = Str(validate=f.forbidden("not allowed here, the table name [agents.NAME] is the agent's id"))
 
 
-class BudgetLimitsSchema(Section):
-    """Tokens (input + output); absent = unlimited."""
-
-    session = Int(minimum=0)
-    daily = Int(minimum=0)
-    monthly = Int(minimum=0)
-
-
-class BudgetsSchema(BudgetLimitsSchema):
-    agents = Table(f.Nested(BudgetLimitsSchema))
-
-
-class PriceSchema(Section):
-    """USD per million tokens."""
-
-    input = Num(required=True)
-    output = Num(required=True)
-    cache_read = Num()
-    cache_write = Num()
-
-
-class MemorySchema(Section):
-    episodic_window = Int(minimum=0)
-    semantic_enabled = Bool()
-    context_tokens = Int(minimum=1)
-
-
 class HooksSchema(Section):
     disable = StrList()
     load = StrList()
-
-
-class PluginSchema(Section):
-    """One ``[[plugins]]`` entry (a WASM plugin)."""
-
-    name = Str(required=True)
-    path = Str(required=True)
-    capabilities = StrList(validate_item=f.capability)
-    secrets = Table(Str(validate=f.env_name))
-    config = Table(Str(allow_empty=True))
-    timeout_ms = Int(minimum=1)
-    memory_max_pages = Int(minimum=1, maximum=65536)
-    max_output_bytes = Int(minimum=1)
-    sha256 = Str(validate=f.sha256)
-
-
-class BindingSchema(Section):
-    """One ``[[bindings]]`` entry: routing by message fields."""
-
-    channel = Str(required=True)
-    agent_id = Str(required=True)
-    peer_id = Str()
-    guild_id = Str()
-    team_id = Str()
-    account_id = Str()
 
 
 class ConfigSchema(Section):
@@ -146,9 +96,16 @@ class ConfigSchema(Section):
     gateway = f.Nested(GatewaySchema)
     agent = f.Nested(AgentSchema)
     agents = Table(f.Nested(NamedAgentSchema))
-    budgets = f.Nested(BudgetsSchema)
-    pricing = Table(f.Nested(PriceSchema), key_validate=f.pricing_key)
-    memory = f.Nested(MemorySchema)
     hooks = f.Nested(HooksSchema)
-    plugins = TableArray(PluginSchema, label_key="name")
-    bindings = TableArray(BindingSchema, label_key="channel")
+
+
+#: the core's own top-level tables (no plugin may declare them)
+CORE_TABLES = tuple(ConfigSchema._declared_fields)
+
+
+def config_schema(plugin_fields: Mapping[str, fields.Field]) -> Schema:
+    """The whole file's schema: the core's tables and every plugin's."""
+    if not plugin_fields:
+        return ConfigSchema()
+    cls: Any = type("FileSchema", (ConfigSchema,), dict(plugin_fields))
+    return cls()

@@ -40,6 +40,7 @@ from aiohttp import web
 
 from exoclaw_hooks import IncomingMessage, Route, make_session_key
 
+from ..agent.events import DONE as TURN_DONE, ErrorEvent, TextEvent, TurnEvent, UsageEvent
 from ..logs import quote
 from ..runtime import NoAgent, Runtime
 from .auth import bearer_token, origin_allowed, token_matches
@@ -120,15 +121,15 @@ class _Turn:
 
     def __init__(self) -> None:
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.done = False  # the turn's own ``done`` arrived (else it was cancelled)
-        self.error: str | None = None
-        self.usage: dict[str, Any] | None = None
+        self.done = False  # the turn's own DONE arrived (else it was cancelled)
+        self.error: ErrorEvent | None = None
+        self.usage: UsageEvent | None = None
 
-    def task_done(self, task: asyncio.Task[Any]) -> None:
+    def task_done(self, task: asyncio.Task[Any] | None = None) -> None:
         if not self.finished.done():  # also when the handler's wait was cancelled
             self.finished.set_result(None)
 
-    async def emit(self, event: str, data: Any) -> None:
+    async def sink(self, event: TurnEvent) -> None:
         raise NotImplementedError
 
 
@@ -139,20 +140,20 @@ class _Collected(_Turn):
         super().__init__()
         self.text: list[str] = []
 
-    async def emit(self, event: str, data: Any) -> None:
-        if event == "text":
-            self.text.append(data)
-        elif event == "usage":
-            self.usage = data
-        elif event == "error":
-            self.error = data
-        elif event == "done":
+    async def sink(self, event: TurnEvent) -> None:
+        if isinstance(event, TextEvent):
+            self.text.append(event.text)
+        elif isinstance(event, UsageEvent):
+            self.usage = event
+        elif isinstance(event, ErrorEvent):
+            self.error = event
+        elif event is TURN_DONE:
             self.done = True
-            self.task_done(None)  # type: ignore[arg-type]
+            self.task_done()
 
 
 class _Streamed(_Turn):
-    """Streaming: the first ``text`` opens the SSE response; every later event is written at once.
+    """Streaming: the first text opens the SSE response; every later event is written at once.
 
     The writes happen in the turn's task (as ``/ws`` sends its frames): no
     queue and no task switch between the provider's chunk and the socket.
@@ -182,26 +183,29 @@ class _Streamed(_Turn):
             self.closed = True
             await self._write(Chunks.error(err) + DONE)
 
-    async def emit(self, event: str, data: Any) -> None:
-        if event == "text":
+    async def sink(self, event: TurnEvent) -> None:
+        if isinstance(event, TextEvent):
             if self.resp is None:
-                await self._write(self.chunks.role() + self.chunks.text(data))
+                await self._write(self.chunks.role() + self.chunks.text(event.text))
             else:
-                await self._write(self.chunks.text(data))
-        elif event == "usage":
-            self.usage = data
-        elif event == "error":
-            self.error = data
+                await self._write(self.chunks.text(event.text))
+        elif isinstance(event, UsageEvent):
+            self.usage = event
+        elif isinstance(event, ErrorEvent):
+            self.error = event
             if self.resp is not None:
-                await self.close_with_error(turn_error(data))
-        elif event == "done":
+                await self.close_with_error(turn_error(event))
+        elif event is TURN_DONE:
             self.done = True
             if self.error is None and not self.closed:
                 self.closed = True
                 head = self.chunks.role() if self.resp is None else b""  # a turn with no text at all
-                tail = self.chunks.usage(self.usage) if self.include_usage else b""
+                tail = self.chunks.usage(self._usage()) if self.include_usage else b""
                 await self._write(head + self.chunks.stop() + tail + DONE)
-            self.task_done(None)  # type: ignore[arg-type]
+            self.task_done()
+
+    def _usage(self) -> dict[str, Any] | None:
+        return self.usage.as_json() if self.usage is not None else None
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -215,7 +219,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                    if req.stream else _Collected())
     # the turn is the runtime's task: if this handler is cancelled (the client
     # went away) only the wait below ends, the turn completes and is stored
-    rt.start_turn(message, route, turn.emit).add_done_callback(turn.task_done)
+    (await rt.submit(message, turn.sink, route)).add_done_callback(turn.task_done)
     await turn.finished
     if isinstance(turn, _Streamed) and turn.resp is not None:
         if not turn.done:  # cancelled after output started (shutdown)
@@ -230,7 +234,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if turn.error is not None or not turn.done:
         return error_response(rt, turn_error(turn.error))
     text = "".join(turn.text) if isinstance(turn, _Collected) else ""
-    return web.json_response(completion(cid, created, req.model, text, turn.usage), dumps=_dumps)
+    usage = turn.usage.as_json() if turn.usage is not None else None
+    return web.json_response(completion(cid, created, req.model, text, usage), dumps=_dumps)
 
 
 def _dumps(obj: Any) -> str:

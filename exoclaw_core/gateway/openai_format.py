@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..agent.events import ErrorEvent, ErrorKind
+
 #: OpenAI's roles; any other is a 400
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 #: the longest ``user`` field / ``X-Exoclaw-Peer`` header accepted (they become part of a session key)
@@ -39,16 +41,16 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}}
 
 
-def turn_error(text: str | None) -> ApiError:
-    """The HTTP error for a turn's ``error`` event text (SPEC §4 error texts)."""
-    if text is None or text.startswith("turn cancelled"):
+def turn_error(event: ErrorEvent | None) -> ApiError:
+    """The HTTP error for a turn's error (none: the turn was cut by shutdown)."""
+    if event is None or event.kind is ErrorKind.CANCELLED:
         return ApiError(503, "the turn was cancelled (the gateway is shutting down)", "server_error", "cancelled")
-    if text.startswith("token budget exceeded"):
+    if event.kind is ErrorKind.BUDGET:
         # retrying cannot help before the budget's period rolls over
-        return ApiError(429, text, "insufficient_quota", "insufficient_quota", headers={"x-should-retry": "false"})
-    if text.startswith("provider error:"):
-        return ApiError(502, text, "api_error", "provider_error")
-    return ApiError(500, text, "server_error", "turn_failed")
+        return ApiError(429, event.message, "insufficient_quota", "insufficient_quota", headers={"x-should-retry": "false"})
+    if event.kind in (ErrorKind.PROVIDER, ErrorKind.DEADLINE):
+        return ApiError(502, event.message, "api_error", "provider_error")
+    return ApiError(500, event.message, "server_error", "turn_failed")
 
 
 def _json_type(value: Any) -> str:
@@ -166,11 +168,19 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
     return ChatRequest(model, content, "\n\n".join(systems) or None, user, bool(stream), bool(include_usage))
 
 
-def usage_object(data: dict[str, Any] | None) -> dict[str, int]:
-    """OpenAI's usage from the turn's ``usage`` event (sums over its LLM calls)."""
+def usage_object(data: dict[str, Any] | None) -> dict[str, Any]:
+    """OpenAI's usage from the turn's ``usage`` event (sums over its LLM calls).
+
+    An ``exoclaw`` member adds what OpenAI's shape has no place for: the
+    cost, and the context's composition in tokens by section (SPEC §9).
+    """
     data = data or {}
     prompt, completion = int(data.get("input_tokens", 0)), int(data.get("output_tokens", 0))
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    extra = {k: data[k] for k in ("cost_usd", "unpriced", "context") if k in data}
+    if extra:
+        usage["exoclaw"] = extra
+    return usage
 
 
 def completion(cid: str, created: int, model: str, text: str, usage: dict[str, Any] | None) -> dict[str, Any]:

@@ -8,6 +8,16 @@ from typing import Any
 
 from exoclaw_hooks import IncomingMessage, InvalidParams
 
+from ..agent.events import (
+    DoneEvent,
+    ErrorEvent,
+    TextEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    TurnEvent,
+    UsageEvent,
+)
+
 
 class FrameError(Exception):
     """A frame that cannot be handled; ``id`` is what the answer carries ("0" if unknown)."""
@@ -71,6 +81,24 @@ def event_frame(rid: str, event: str, data: Any) -> str:
     if data is None and event == "done":
         return '{"id": %s, "event": "done"}' % _dumps(rid)
     return '{"id": %s, "event": "%s", "data": %s}' % (_dumps(rid), event, _dumps(data))
+
+
+_FRAMES: dict[type, Any] = {
+    TextEvent: lambda rid, e: event_frame(rid, "text", e.text),
+    ToolCallEvent: lambda rid, e: event_frame(
+        rid, "tool_use", {"id": e.call.id, "name": e.call.name, "input": dict(e.call.input)}),
+    ToolResultEvent: lambda rid, e: event_frame(
+        rid, "tool_result",
+        {"tool_use_id": e.result.tool_use_id, "content": e.result.content, "is_error": e.result.is_error}),
+    UsageEvent: lambda rid, e: event_frame(rid, "usage", e.as_json()),
+    ErrorEvent: lambda rid, e: event_frame(rid, "error", e.message),
+    DoneEvent: lambda rid, e: event_frame(rid, "done", None),
+}
+
+
+def turn_frame(rid: str, event: TurnEvent) -> str:
+    """A turn's event as the stream frame of SPEC §4."""
+    return _FRAMES[type(event)](rid, event)
 
 
 def _opt_str(params: dict[str, Any], name: str, default: str | None) -> str | None:

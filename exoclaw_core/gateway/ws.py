@@ -11,6 +11,7 @@ from aiohttp import WSMsgType, web
 
 from exoclaw_hooks import InvalidParams
 
+from ..agent.events import TurnEvent
 from ..logs import quote
 from ..runtime import NoAgent, Runtime
 from . import protocol
@@ -153,17 +154,16 @@ async def _call(conn: Connection, req: protocol.Request, pending: Any) -> None:
 
 
 async def _chat_send(conn: Connection, req: protocol.Request) -> None:
-    rt = conn.rt
+    rid = req.id
+
+    async def sink(event: TurnEvent) -> None:
+        await conn.send(protocol.turn_frame(rid, event))
+
     try:
-        message = protocol.parse_chat_send(req.params)
-        route = await rt.route(message)
+        turn = await conn.rt.submit(protocol.parse_chat_send(req.params), sink)
     except (InvalidParams, NoAgent) as exc:
-        await conn.send(protocol.error_frame(req.id, str(exc)))
+        await conn.send(protocol.error_frame(rid, str(exc)))
         return
-
-    async def emit(event: str, data: Any) -> None:
-        await conn.send(protocol.event_frame(req.id, event, data))
-
     # the turn is owned by the runtime, not by this connection: shield it so a
     # disconnect (which cancels this request's task) lets it finish and store
-    await asyncio.shield(rt.start_turn(message, route, emit))
+    await asyncio.shield(turn)

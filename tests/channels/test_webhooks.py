@@ -20,7 +20,10 @@ import pytest
 
 from builtin_plugins.wasm import channels as wasm_channels
 from exoclaw_core.logs import setup_logging
-from exoclaw_hooks import AgentConfig, Binding, GatewayConfig, WasmPluginConfig
+from exoclaw_hooks import AgentConfig
+from builtin_plugins.router import Binding
+from builtin_plugins.wasm.settings import WasmPluginConfig
+from exoclaw_core.config import GatewayConfig
 from tests.channels.conftest import HEADER, TOKEN, WEBHOOK_SECRET, FakePlatform, telegram_update
 from tests.harness import make_settings, running_gateway
 

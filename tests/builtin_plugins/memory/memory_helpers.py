@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exoclaw_hooks import AgentConfig, LLMRequest, MemoryConfig, hookimpl
+from exoclaw_hooks import AgentConfig, LLMRequest, hookimpl
+from builtin_plugins.memory.settings import MemoryConfig
 from exoclaw_hooks.testing import ScriptedProvider
 from tests.harness import make_settings
 

@@ -14,13 +14,9 @@ from builtin_plugins.memory.retrieval import CUES, analyze, build_query, cues_fo
 from builtin_plugins.memory.semantic import SemanticPlugin
 from builtin_plugins.memory.vocab import TEMPLATES, base_predicate, storage_fact
 from exoclaw_core.store import SQLiteStore
-from exoclaw_hooks import (
-    AgentConfig,
-    ContextRequest,
-    IncomingMessage,
-    MemoryConfig,
-    Route,
-)
+from exoclaw_hooks import AgentConfig, ContextRequest, IncomingMessage, Route
+from builtin_plugins.memory.settings import MemoryConfig
+from exoclaw_hooks.testing import tables_of
 
 ALICE, BOB = "default:test:alice", "default:test:bob"
 
@@ -44,10 +40,10 @@ async def store():
     s.close()
 
 
-def request(store, text, person=ALICE, memory=None):
+def request(store, text, person=ALICE):
     return ContextRequest(
         AgentConfig("default", "echo", "echo"), Route("default", person + ":main"),
-        IncomingMessage("test", person.split(":")[2], text), person, memory or MemoryConfig(), store,
+        IncomingMessage("test", person.split(":")[2], text), person, store,
     )
 
 
@@ -84,8 +80,8 @@ async def test_small_talk_brings_no_facts_and_disabled_memory_none(store):
     plugin = SemanticPlugin()
     assert await plugin.assemble_context(request(store, "hi! how are you?")) == []
     assert await plugin.assemble_context(request(store, "ok thanks")) == []
-    disabled = MemoryConfig(semantic_enabled=False)
-    assert await plugin.assemble_context(request(store, "what's my dog's name?", memory=disabled)) is None
+    tables_of(plugin)["memory"].apply(MemoryConfig(semantic_enabled=False))  # [memory] semantic_enabled = false
+    assert await plugin.assemble_context(request(store, "what's my dog's name?")) is None
 
 
 async def test_at_most_max_facts_are_offered(store):

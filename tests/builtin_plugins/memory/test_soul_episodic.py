@@ -8,25 +8,23 @@ import os
 from builtin_plugins.memory.episodic import EpisodicPlugin
 from builtin_plugins.memory.soul import SoulPlugin
 from exoclaw_core.store import SQLiteStore
-from exoclaw_hooks import (
-    AgentConfig,
-    ContextRequest,
-    IncomingMessage,
-    MemoryConfig,
-    Message,
-    Route,
-    ToolCall,
-    ToolResult,
-)
+from exoclaw_hooks import AgentConfig, ContextRequest, IncomingMessage, Message, Route, ToolCall, ToolResult
+from builtin_plugins.memory.settings import MemoryConfig
+from exoclaw_hooks.testing import tables_of
 
 SESSION = "default:test:alice:main"
 
 
-def request(soul_path=None, store=None, window=5):
+def request(soul_path=None, store=None):
     return ContextRequest(
         AgentConfig("default", "echo", "echo", soul_path=soul_path), Route("default", SESSION),
-        IncomingMessage("test", "alice", "hi"), "default:test:alice", MemoryConfig(episodic_window=window), store,
+        IncomingMessage("test", "alice", "hi"), "default:test:alice", store,
     )
+
+
+def with_window(plugin, window):
+    tables_of(plugin)["memory"].apply(MemoryConfig(episodic_window=window))  # [memory] episodic_window
+    return plugin
 
 
 def bump_mtime(path, seconds=2):
@@ -116,12 +114,12 @@ async def test_window_is_the_last_whole_turns_oldest_first():
                 ]
             msgs.append(Message("assistant", f"a{i}"))
             await store.append_turn(SESSION, "default", msgs, 10)
-        plugin = EpisodicPlugin()
-        parts = await plugin.assemble_context(request(store=store, window=3))
+        plugin = with_window(EpisodicPlugin(), 3)
+        parts = await plugin.assemble_context(request(store=store))
         assert [p.kind for p in parts] == ["turn"] * 3
         assert [p.turn.seq for p in parts] == [5, 6, 7]
         assert [m.role for m in parts[0].turn.messages] == ["user", "assistant", "tool", "assistant"]
-        assert await plugin.assemble_context(request(store=store, window=0)) is None
-        assert len(await plugin.assemble_context(request(store=store, window=50))) == 7
+        assert await with_window(plugin, 0).assemble_context(request(store=store)) is None
+        assert len(await with_window(plugin, 50).assemble_context(request(store=store))) == 7
     finally:
         store.close()

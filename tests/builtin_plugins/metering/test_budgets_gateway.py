@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from exoclaw_hooks import AgentConfig, Binding, BudgetLimits, BudgetsConfig, ToolCall, Usage
+from exoclaw_hooks import AgentConfig, ToolCall, Usage
+from builtin_plugins.metering.settings import BudgetLimits, BudgetsConfig
+from builtin_plugins.router import Binding
 from exoclaw_hooks.testing import Script, ScriptedProvider
 from tests.builtin_plugins.metering.metering_helpers import (
     CHAT,

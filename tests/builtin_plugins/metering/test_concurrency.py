@@ -7,7 +7,8 @@ import asyncio
 import datetime as dt
 import re
 
-from exoclaw_hooks import AgentConfig, BudgetExceeded, BudgetLimits, BudgetsConfig
+from exoclaw_hooks import AgentConfig, BudgetExceeded
+from builtin_plugins.metering.settings import BudgetLimits, BudgetsConfig
 from exoclaw_core.store.sqlite import SQLiteStore
 from builtin_plugins.metering.budgets import BudgetBook
 from tests.builtin_plugins.metering.metering_helpers import chat_many, error_of, metering, usage_of

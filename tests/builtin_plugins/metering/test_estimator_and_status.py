@@ -11,8 +11,7 @@ import pytest
 from builtin_plugins.metering.budgets import agent_of_session
 from builtin_plugins.metering.estimator import MAX_RATIO, MIN_RATIO, Estimator
 from exoclaw_hooks import (
-    BudgetLimits,
-    BudgetsConfig,
+    AgentConfig,
     LLMRequest,
     Message,
     StreamEnd,
@@ -24,6 +23,7 @@ from exoclaw_hooks import (
     hookimpl,
     make_session_key,
 )
+from builtin_plugins.metering.settings import BudgetLimits, BudgetsConfig
 from exoclaw_hooks.testing import ScriptedProvider
 from tests.builtin_plugins.metering.metering_helpers import (
     CHAT,
@@ -141,7 +141,8 @@ async def test_budget_status_with_and_without_a_session(tmp_path):
     )
     provider = ScriptedProvider()
     provider.enqueue(*scripted(5))
-    settings = scripted_settings(data_dir=tmp_path, budgets=budgets)
+    other = AgentConfig(id="other", provider="scripted", model="m1")
+    settings = scripted_settings(data_dir=tmp_path, budgets=budgets, agents=[other])
     key = "default:test:alice:main"
     async with running_gateway(settings, plugins=[("scripted", ScriptedPlugin(provider))], clock=clock) as gw:
         fix_estimate(gw, 7)

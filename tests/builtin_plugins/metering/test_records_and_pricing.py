@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from builtin_plugins.metering.pricing import BUILTIN_PRICES, PriceTable, base_model, call_cost
-from exoclaw_hooks import AgentConfig, Price, ProviderError, ToolCall, Usage, UsageRecord
+from exoclaw_hooks import AgentConfig, ProviderError, ToolCall, Usage, UsageRecord
+from builtin_plugins.metering.settings import Price
 from exoclaw_hooks.testing import Script, ScriptedProvider
 from tests.builtin_plugins.metering.metering_helpers import (
     CHAT,
@@ -204,7 +205,7 @@ async def test_the_echo_provider_is_free_not_unpriced(tmp_path):
 async def test_a_failed_call_without_usage_leaves_no_record(tmp_path):
     provider = ScriptedProvider()
     provider.enqueue(Script(error=ProviderError("overloaded")), Script(text=["fine"], usage=Usage(10, 5)))
-    from exoclaw_hooks import BudgetsConfig
+    from builtin_plugins.metering.settings import BudgetsConfig
 
     settings = make_settings(provider="scripted", model="m1", data_dir=tmp_path, budgets=BudgetsConfig(daily=1000))
     async with running_gateway(settings, plugins=[("scripted", ScriptedPlugin(provider))]) as gw:
@@ -234,7 +235,7 @@ async def test_exoclaw_usage_table_and_json(tmp_path):
     provider = ScriptedProvider()
     provider.enqueue(Script(text=["a"], usage=Usage(1200, 300)), Script(text=["b"], usage=Usage(800, 100)))
     work = AgentConfig(id="work", provider="scripted", model="house-model")
-    from exoclaw_hooks import Binding
+    from builtin_plugins.router import Binding
 
     settings = make_settings(
         data_dir=tmp_path, agents=[work], bindings=(Binding("office", "work"),),

@@ -6,6 +6,7 @@ from typing import Any
 
 from builtin_plugins.providers import anthropic as anthropic_plugin
 from builtin_plugins.providers import openai as openai_plugin
+from exoclaw_hooks.testing import providers_of
 from exoclaw_hooks import LLMRequest, Message, ProviderError, ProviderSettings, TextDelta, ToolUseEvent
 
 PLUGINS = {"anthropic": anthropic_plugin, "openai": openai_plugin}
@@ -18,11 +19,9 @@ def base_url(api: str, server: Any) -> str:
 def make_provider(api: str, host: Any, url: str | None, *, api_key: str | None = "test-key",
                   timeout_s: float = 5.0, model: str = "fake-model", **options: Any) -> Any:
     """Build the provider the way the core does: through ``register_providers``."""
-    registered: dict[str, Any] = {}
-    PLUGINS[api].register_providers(register=registered.__setitem__, host=host)
     settings = ProviderSettings(provider=api, model=model, base_url=url, api_key=api_key,
                                 timeout_s=timeout_s, options=options)
-    return registered[api](settings)
+    return providers_of(PLUGINS[api], host)[api].factory(settings)
 
 
 def ask(text: str = "hello", **kwargs: Any) -> LLMRequest:

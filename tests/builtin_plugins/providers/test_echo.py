@@ -8,6 +8,7 @@ import math
 import pytest
 
 from builtin_plugins.providers import echo
+from exoclaw_hooks.testing import providers_of
 from exoclaw_hooks import (
     LLMRequest,
     Message,
@@ -23,10 +24,8 @@ from exoclaw_hooks import (
 
 
 def provider(**options):
-    registered = {}
-    echo.register_providers(register=registered.__setitem__, host=None)
     options.setdefault("chunk_delay_s", 0)
-    return registered["echo"](ProviderSettings(provider="echo", model="echo", options=options))
+    return providers_of(echo)["echo"].factory(ProviderSettings(provider="echo", model="echo", options=options))
 
 
 def request(*messages: Message, system: str = "") -> LLMRequest:

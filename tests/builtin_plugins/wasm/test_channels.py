@@ -5,23 +5,15 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from builtin_plugins.wasm import bridge, channels
 from builtin_plugins.wasm.plugin import WasmPlugin
-from exoclaw_hooks import (
-    ChannelError,
-    Ignore,
-    IncomingMessage,
-    OutgoingReply,
-    OutgoingRequest,
-    Settings,
-    WasmPluginConfig,
-    WebhookRequest,
-)
+from exoclaw_hooks import ChannelError, Ignore, IncomingMessage, OutgoingReply, OutgoingRequest, WebhookRequest
+from builtin_plugins.wasm.settings import WasmPluginConfig
+from exoclaw_hooks.testing import FakeHost, tables_of
 
 SECRET = "s3cret-webhook-value"
 TOKEN = "123456:bot-token-value"
@@ -52,7 +44,8 @@ async def wasm(wasm_build, monkeypatch):
         WasmPluginConfig(name="echo", path=str(wasm_build["echo"])),
     )
     plugin = WasmPlugin()
-    host = SimpleNamespace(settings=Settings(plugins=configs), store=None)
+    tables_of(plugin)["plugins"].apply(configs)
+    host = FakeHost()
     await plugin.gateway_startup(host)
     try:
         yield plugin
@@ -142,7 +135,8 @@ async def test_missing_secret_env_var_loads_but_always_refuses(wasm, caplog, was
     plugin = WasmPlugin()
     cfgs = (WasmPluginConfig(name="tg", path=str(wasm_build["telegram"]),
                              secrets={"webhook_secret": "TG_NOT_SET_ANYWHERE", "bot_token": "TG_BOT_TOKEN"}),)
-    host = SimpleNamespace(settings=Settings(plugins=cfgs), store=None)
+    tables_of(plugin)["plugins"].apply(cfgs)
+    host = FakeHost()
     await plugin.gateway_startup(host)
     await plugin.gateway_shutdown(host)
     from exoclaw_core.logs import redact
@@ -158,7 +152,8 @@ async def test_channel_name_is_the_configured_one(wasm_build, monkeypatch):
     monkeypatch.setenv("TG_WEBHOOK_SECRET", SECRET)
     plugin = WasmPlugin()
     cfgs = (WasmPluginConfig(name="tg2", path=str(wasm_build["telegram"]), secrets={"webhook_secret": "TG_WEBHOOK_SECRET"}),)
-    host = SimpleNamespace(settings=Settings(plugins=cfgs), store=None)
+    tables_of(plugin)["plugins"].apply(cfgs)
+    host = FakeHost()
     await plugin.gateway_startup(host)
     try:
         msg = await parse(plugin, "tg2", update(), {HEADER: SECRET})

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from exoclaw_hooks import AgentConfig, Binding, WasmPluginConfig, make_session_key
+from exoclaw_hooks import AgentConfig, make_session_key
+from builtin_plugins.router import Binding
+from builtin_plugins.wasm.settings import WasmPluginConfig
 from tests.harness import events_of, make_settings, running_gateway, text_of
 
 

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import random
 
-from exoclaw_hooks import WasmPluginConfig
+from builtin_plugins.wasm.settings import WasmPluginConfig
 from tests.harness import make_settings, running_gateway
 
 

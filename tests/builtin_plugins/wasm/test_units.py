@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from types import SimpleNamespace
 
 import extism
 import pytest
@@ -16,7 +15,9 @@ from builtin_plugins.wasm.capabilities import not_granted, parse_grants
 from builtin_plugins.wasm.extlog import ExtismLog, _cause
 from builtin_plugins.wasm.hostfns import MAX_KEY_BYTES, MAX_VALUE_BYTES, KvContext, kv_functions
 from builtin_plugins.wasm.plugin import WasmPlugin
-from exoclaw_hooks import AgentConfig, Route, Settings, ToolCall, ToolContext, ToolResult, WasmPluginConfig
+from exoclaw_hooks import AgentConfig, Route, ToolCall, ToolContext, ToolResult
+from builtin_plugins.wasm.settings import WasmPluginConfig
+from exoclaw_hooks.testing import FakeHost, tables_of
 
 # ---------------------------------------------------------------- capabilities
 
@@ -222,8 +223,8 @@ def test_unserialisable_input_is_an_error_result(wasm_build):
 
 async def test_dispatch_hook_contract(wasm_build):
     plugin = WasmPlugin()
-    host = SimpleNamespace(settings=Settings(plugins=(WasmPluginConfig(name="echo", path=str(wasm_build["echo"])),)),
-                           store=None)
+    tables_of(plugin)["plugins"].apply((WasmPluginConfig(name="echo", path=str(wasm_build["echo"])),))
+    host = FakeHost()
     await plugin.gateway_startup(host)
     agent = AgentConfig(id="a", provider="echo", model="echo", tools=("echo",))
     ctx = ToolContext(agent, Route("a", "a:t:u:main"))
@@ -245,7 +246,7 @@ async def test_dispatch_hook_contract(wasm_build):
 
 async def test_no_plugins_configured(tmp_path):
     plugin = WasmPlugin()
-    host = SimpleNamespace(settings=Settings(), store=None)
+    host = FakeHost()
     await plugin.gateway_startup(host)
     assert plugin.plugin_report(host) == [] and plugin.list_tools(AgentConfig(id="a", provider="e", model="e")) == []
     await plugin.gateway_shutdown(host)

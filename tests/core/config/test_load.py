@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from exoclaw_core.config import data_dir, load_settings, parse_settings, resolve_config_path
-from exoclaw_hooks import ConfigError, Settings
+from exoclaw_core.bootstrap import load_checked, load_settings
+from exoclaw_core.config import data_dir, resolve_config_path
+from tests.harness import parse_settings
+from exoclaw_hooks import ConfigError
+from exoclaw_core.config import Settings
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "config.toml"
 
@@ -38,14 +41,16 @@ def problems_of(call) -> list[str]:
 def test_no_file_at_the_default_path_is_zero_config(home):
     env = {"HOME": str(home)}
     assert resolve_config_path(None, env) == (None, False)
-    s = load_settings(env=env)
+    s, pm = load_checked(env=env)
     assert isinstance(s, Settings)
     assert (s.gateway.bind, s.gateway.port, s.gateway.token) == ("127.0.0.1", 7200, None)
     assert s.default_agent == "default" and list(s.agents) == ["default"]
     agent = s.agents["default"]
     assert (agent.provider, agent.model, agent.api_key, agent.soul_path) == ("echo", "echo", None, None)
-    assert s.plugins == () and s.bindings == ()
-    assert (s.budgets.session, s.budgets.daily, s.budgets.monthly, s.budgets.agents) == (None, None, None, {})
+    built = pm.sections
+    assert built["plugins"] == () and built["bindings"] == ()
+    b = built["budgets"]
+    assert (b.session, b.daily, b.monthly, b.agents) == (None, None, None, {})
     assert s.config_path is None
     assert s.data_dir == str(home / ".exoclaw")
 
@@ -246,19 +251,20 @@ path = "../wasm/echo.wasm"
 name = "kv"
 path = "~/plugins/kv.wasm"
 """)
-    s = load_settings(str(f), {"HOME": str(home)})
+    s, pm = load_checked(str(f), env={"HOME": str(home)})
     conf = tmp_path / "conf"
     assert s.agents["default"].soul_path == str(conf / "souls" / "me.md")
     assert s.agents["b"].soul_path == str(home / "b.md")
     assert s.agents["c"].soul_path == "/abs/c.md"
-    assert [p.path for p in s.plugins] == [str(tmp_path / "wasm" / "echo.wasm"), str(home / "plugins" / "kv.wasm")]
+    assert [p.path for p in pm.sections["plugins"]] == [
+        str(tmp_path / "wasm" / "echo.wasm"), str(home / "plugins" / "kv.wasm")]
 
 
 def test_a_relative_config_path_gives_an_absolute_config_dir(tmp_path, home, monkeypatch):
     write(tmp_path / "exo.toml", '[[plugins]]\nname = "e"\npath = "e.wasm"\n')
     monkeypatch.chdir(tmp_path)
-    s = load_settings("exo.toml", {"HOME": str(home)})
-    assert s.config_dir == str(tmp_path) and s.plugins[0].path == str(tmp_path / "e.wasm")
+    s, pm = load_checked("exo.toml", env={"HOME": str(home)})
+    assert s.config_dir == str(tmp_path) and pm.sections["plugins"][0].path == str(tmp_path / "e.wasm")
 
 
 # --------------------------------------------------------------------------
@@ -266,16 +272,17 @@ def test_a_relative_config_path_gives_an_absolute_config_dir(tmp_path, home, mon
 
 
 def test_the_example_config_loads(home):
-    s = load_settings(str(EXAMPLE), {"HOME": str(home)})
+    s, pm = load_checked(str(EXAMPLE), env={"HOME": str(home)})
+    built = pm.sections
     assert s.default_agent == "personal" and set(s.agents) == {"personal", "work"}
     assert s.agents["personal"].provider == "echo"
     assert s.agents["personal"].fallback is not None
-    assert [p.name for p in s.plugins] == ["echo", "kv", "fetch", "mock", "telegram"]
+    assert [p.name for p in built["plugins"]] == ["echo", "kv", "fetch", "mock", "telegram"]
     wasm = EXAMPLE.parent.parent / "wasm_plugins" / "build"
-    assert all(p.path == str(wasm / f"{p.name}.wasm") for p in s.plugins)
-    assert s.budgets.agents["work"].daily == 100000
-    assert "anthropic:claude-sonnet-4-5" in s.pricing
-    assert len(s.bindings) == 2
+    assert all(p.path == str(wasm / f"{p.name}.wasm") for p in built["plugins"])
+    assert built["budgets"].agents["work"].daily == 100000
+    assert "anthropic:claude-sonnet-4-5" in built["pricing"]
+    assert len(built["bindings"]) == 2
 
 
 def test_the_example_documents_every_key():

@@ -6,21 +6,21 @@ import textwrap
 
 import pytest
 
-from exoclaw_core.config import parse_settings
-from exoclaw_hooks import (
-    AgentConfig,
-    Binding,
-    BudgetLimits,
-    ConfigError,
-    Price,
-    ProviderSettings,
-    Settings,
-    WasmPluginConfig,
-)
+from tests.harness import parse_config
+from exoclaw_hooks import AgentConfig, ConfigError, ProviderSettings, hookimpl
+from builtin_plugins.metering.settings import BudgetLimits, Price
+from builtin_plugins.router import Binding
+from builtin_plugins.wasm.settings import WasmPluginConfig
+from exoclaw_core.config import Settings
 
 
 def parse(text: str, env: dict | None = None, **kw) -> Settings:
-    return parse_settings(textwrap.dedent(text), env=env or {"HOME": "/home/u"}, config_dir="/etc/exo", **kw)
+    return parse_built(text, env, **kw)[0]
+
+
+def parse_built(text: str, env: dict | None = None, **kw) -> tuple[Settings, dict]:
+    """The settings and each plugin table as its owner received it."""
+    return parse_config(textwrap.dedent(text), env=env or {"HOME": "/home/u"}, config_dir="/etc/exo", **kw)
 
 
 def problems(text: str, env: dict | None = None, **kw) -> list[str]:
@@ -110,7 +110,7 @@ FULL = """
 
 
 def test_valid_file_loads_into_the_dataclasses():
-    s = parse(FULL, {"HOME": "/home/u", "OPENAI_API_KEY": "sk-openai"})
+    s, built = parse_built(FULL, {"HOME": "/home/u", "OPENAI_API_KEY": "sk-openai"})
     assert s.gateway.bind == "0.0.0.0" and s.gateway.port == 8080 and s.gateway.token == "secret"
     assert s.gateway.max_message_bytes == 2048 and s.gateway.allowed_origins == ("https://app.example",)
     assert s.default_agent == "personal" and list(s.agents) == ["personal", "work"]
@@ -127,19 +127,20 @@ def test_valid_file_loads_into_the_dataclasses():
     work = s.agents["work"]
     assert (work.id, work.provider, work.model, work.tools, work.api_key) == (
         "work", "openai", "gpt-4o-mini", (), "sk-openai")
-    assert s.budgets.session == 100 and s.budgets.daily == 0 and s.budgets.monthly is None
-    assert s.budgets.agents == {"work": BudgetLimits(monthly=7)}
-    assert s.pricing == {"openai:gpt-4o": Price(input=2, output=10.5, cache_read=1.25)}
-    assert (s.memory.episodic_window, s.memory.semantic_enabled, s.memory.context_tokens) == (0, False, 3000)
+    assert built["budgets"].session == 100 and built["budgets"].daily == 0 and built["budgets"].monthly is None
+    assert built["budgets"].agents == {"work": BudgetLimits(monthly=7)}
+    assert built["pricing"] == {"openai:gpt-4o": Price(input=2, output=10.5, cache_read=1.25)}
+    m = built["memory"]
+    assert (m.episodic_window, m.semantic_enabled, m.context_tokens) == (0, False, 3000)
     assert s.hooks.disable == ("memory-semantic",) and s.hooks.load == ("acme.audit",)
-    assert s.plugins == (WasmPluginConfig(
+    assert built["plugins"] == (WasmPluginConfig(
         name="telegram", path="/etc/exo/plugins/telegram.wasm",
         capabilities=("http:api.telegram.org", "store:tg.state-1", "http:*", "http:10.0.0.1"),
         secrets={"bot_token": "TELEGRAM_BOT_TOKEN"}, config={"api_base": "https://api.telegram.org"},
         timeout_ms=500, memory_max_pages=65536, max_output_bytes=10,
         sha256="abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
     ),)
-    assert s.bindings == (
+    assert built["bindings"] == (
         Binding(channel="telegram", agent_id="work", peer_id="g1"),
         Binding(channel="telegram", agent_id="personal"),
     )
@@ -147,8 +148,8 @@ def test_valid_file_loads_into_the_dataclasses():
 
 
 def test_dataclass_defaults_apply_to_absent_keys():
-    s = parse('[[plugins]]\nname = "echo"\npath = "/x/echo.wasm"\n')
-    p = s.plugins[0]
+    s, built = parse_built('[[plugins]]\nname = "echo"\npath = "/x/echo.wasm"\n')
+    p = built["plugins"][0]
     assert (p.timeout_ms, p.memory_max_pages, p.max_output_bytes, p.capabilities, p.sha256) == (
         1000, 256, 1024 * 1024, (), None)
     agent = s.agents["default"]
@@ -166,13 +167,22 @@ def test_invalid_provider_exact_text():
     ]
 
 
+class Ollama:
+    """A third party's provider: no default model, no key."""
+
+    @hookimpl
+    def register_providers(self, register, host):
+        register("ollama", lambda settings: None)
+
+
 def test_providers_added_by_plugins_are_known():
-    s = parse('[agent]\nprovider = "ollama"\nmodel = "llama3"\n', known_providers=["ollama"])
+    ollama = [("ollama", Ollama())]
+    s = parse('[agent]\nprovider = "ollama"\nmodel = "llama3"\n', plugins=ollama)
     assert s.agents["default"].provider == "ollama"
-    assert problems('[agent]\nprovider = "x"\n', known_providers=["ollama"]) == [
+    assert problems('[agent]\nprovider = "x"\n', plugins=ollama) == [
         'config.toml: [agent] provider: must be one of anthropic, openai, echo, ollama (got "x")'
     ]
-    assert problems('[agent]\nprovider = "ollama"\n', known_providers=["ollama"]) == [
+    assert problems('[agent]\nprovider = "ollama"\n', plugins=ollama) == [
         'config.toml: [agent] model: is required for provider "ollama", which has no default model'
     ]
 
@@ -320,10 +330,14 @@ def test_plugin_entries():
 
         [[plugins]]
         name = "echo"
+        path = "again.wasm"
 
         [[plugins]]
         name = ""
         path = "x"
+
+        [[plugins]]
+        name = "kv"
 
         [[plugins]]
         path = "y"
@@ -337,9 +351,10 @@ def test_plugin_entries():
         f'{t} secrets.bot_token: must be the name of an environment variable (letters, digits, _) (got "NOT AN ENV")',
         f"{t} secrets.other: must be a string (got 3)",
         f"{t} config.a: must be a string (got 1)",
-        'config.toml: [[plugins]] #3 (name "echo") path: is required',
         'config.toml: [[plugins]] #4 (name "") name: must not be empty (got "")',
-        "config.toml: [[plugins]] #5 name: is required",
+        'config.toml: [[plugins]] #5 (name "kv") path: is required',
+        "config.toml: [[plugins]] #6 name: is required",
+        # an entry that is right in itself is still checked against the others
         'config.toml: [[plugins]] #3 (name "echo") name: must be unique, [[plugins]] #1 has the same name (got "echo")',
     ]
 

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from exoclaw_core.gateway.auth import is_loopback_host, origin_allowed, token_matches
-from exoclaw_hooks import GatewayConfig
+from exoclaw_core.config import GatewayConfig
 from tests.harness import make_settings, running_gateway
 
 TOKEN = "tok-7f3a9c2e-very-secret"

@@ -16,7 +16,8 @@ import aiohttp
 import openai
 import pytest
 
-from exoclaw_hooks import AgentConfig, Binding, hookimpl
+from exoclaw_hooks import AgentConfig, hookimpl
+from builtin_plugins.router import Binding
 from exoclaw_hooks.testing import Script, ScriptedProvider
 from tests.harness import make_settings, running_gateway
 

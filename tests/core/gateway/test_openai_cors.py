@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from exoclaw_hooks import GatewayConfig
+from exoclaw_core.config import GatewayConfig
 from tests.harness import make_settings, running_gateway
 
 BODY = {"model": "exoclaw", "messages": [{"role": "user", "content": "hi"}]}

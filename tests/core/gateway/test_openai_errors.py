@@ -15,7 +15,9 @@ import aiohttp
 import openai
 import pytest
 
-from exoclaw_hooks import BudgetExceeded, BudgetsConfig, GatewayConfig, ProviderError, TextDelta, hookimpl
+from exoclaw_hooks import BudgetExceeded, ProviderError, TextDelta, hookimpl
+from builtin_plugins.metering.settings import BudgetsConfig
+from exoclaw_core.config import GatewayConfig
 from exoclaw_hooks.testing import Script, ScriptedProvider
 from tests.harness import make_settings, running_gateway
 

@@ -15,14 +15,8 @@ import aiohttp
 from aiohttp import web
 
 from exoclaw_core.channels import host_allowed, substitute
-from exoclaw_hooks import (
-    ChannelError,
-    GatewayConfig,
-    Ignore,
-    IncomingMessage,
-    OutgoingRequest,
-    hookimpl,
-)
+from exoclaw_hooks import ChannelError, Ignore, IncomingMessage, OutgoingRequest, hookimpl
+from exoclaw_core.config import GatewayConfig
 from tests.harness import make_settings, running_gateway
 
 SECRET = "bot-secret-5f1e2d3c4b"

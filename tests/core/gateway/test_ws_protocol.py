@@ -8,7 +8,8 @@ import json
 import aiohttp
 import pytest
 
-from exoclaw_hooks import Binding, GatewayConfig
+from builtin_plugins.router import Binding
+from exoclaw_core.config import GatewayConfig
 from tests.harness import events_of, make_settings, running_gateway, text_of
 
 CHAT = {"channel": "test", "account": "alice", "content": "hello there"}

@@ -1,8 +1,21 @@
-"""Strict marshmallow fields and validators for the config file.
+"""Declaring a plugin's settings: a base schema, strict fields and validators.
+
+The one module of ``exoclaw_hooks`` that needs marshmallow (a dependency of
+Exoclaw's runtime); ``import exoclaw_hooks`` alone never loads it. A plugin
+declares the table it owns with :class:`exoclaw_hooks.SettingsTable` and a
+schema written with these fields::
+
+    from exoclaw_hooks.config import Int, Section, Str
+
+    class AuditSettings(Section):
+        path = Str(required=True)
+        keep_days = Int(minimum=1)
 
 TOML already gives typed values, so nothing here coerces: ``"80"`` is not a
 port and ``1`` is not ``true``. Messages are the part after ``key: `` in a
-config problem; the formatter (``errors.py``) appends ``(got <value>)``.
+config problem; the core appends ``(got <value>)`` and the location
+(``config.toml: [audit] keep_days: must be a positive integer (got 0)``).
+Unknown keys are errors (``Section`` raises on them).
 """
 
 from __future__ import annotations
@@ -10,26 +23,28 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError, fields
 
 REQUIRED = "is required"
 UNKNOWN = "unknown key"
 NOT_TABLE = "must be a table"
 
-BUILTIN_PROVIDERS = ("anthropic", "openai", "echo")
-#: the provider names valid for this load (builtins + ones plugins add);
-#: a ContextVar because marshmallow 4 has no schema context.
-KNOWN_PROVIDERS: ContextVar[tuple[str, ...] | None] = ContextVar("known_providers", default=BUILTIN_PROVIDERS)
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
-_STORE_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}\Z")
-_PRICING_KEY = re.compile(r"[A-Za-z0-9_.-]+:\S+\Z")
+
+
+class Section(Schema):
+    """Base of every settings table: unknown keys are errors, messages are Exoclaw's."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": UNKNOWN, "type": NOT_TABLE}
 
 
 class Str(fields.Field):
@@ -172,27 +187,10 @@ def host(value: str) -> None:
         raise ValidationError("must be an IP address or a hostname")
 
 
-def provider(value: str) -> None:
-    known = KNOWN_PROVIDERS.get()
-    if known is not None and value not in known:
-        raise ValidationError(f"must be one of {', '.join(known)}")
-
-
 def http_url(value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationError("must be an http:// or https:// URL")
-
-
-def capability(value: str) -> None:
-    kind, sep, arg = value.partition(":")
-    if sep and kind == "http":
-        bare = arg[1:-1] if arg.startswith("[") and arg.endswith("]") else arg
-        if arg == "*" or is_host(bare):
-            return
-    if sep and kind == "store" and _STORE_NAME.match(arg):
-        return
-    raise ValidationError("must be http:HOST, http:* or store:NAME (NAME: letters, digits, _ . -)")
 
 
 def env_name(value: str) -> None:
@@ -203,11 +201,6 @@ def env_name(value: str) -> None:
 def sha256(value: str) -> None:
     if not _SHA256.match(value):
         raise ValidationError("must be 64 hexadecimal characters")
-
-
-def pricing_key(value: str) -> None:
-    if not _PRICING_KEY.match(value):
-        raise ValidationError('table name must look like "provider:model", e.g. "openai:gpt-4o"')
 
 
 def forbidden(message: str):
