@@ -118,10 +118,10 @@ async def _attributed(awaitable: Any, plugin: str, hook: str) -> Any:
 class _Awaited:
     """Marks an isolated awaitable so that :func:`call_all` knows to await it."""
 
-    __slots__ = ("coro",)
+    __slots__ = ("coro", "inner")
 
-    def __init__(self, coro: Any):
-        self.coro = coro
+    def __init__(self, coro: Any, inner: Any):
+        self.coro, self.inner = coro, inner
 
 
 def _isolated(awaitable: Any, plugin: str, hook: str) -> _Awaited:
@@ -132,7 +132,7 @@ def _isolated(awaitable: Any, plugin: str, hook: str) -> _Awaited:
             _log_failure(plugin, hook, exc)
             return None
 
-    return _Awaited(run())
+    return _Awaited(run(), awaitable)
 
 
 # ---------------------------------------------------------------- calling
@@ -168,10 +168,11 @@ async def call_all(pm: pluggy.PluginManager, name: str, *, concurrent: bool = Fa
 
 
 def _close(value: Any) -> None:
-    coro = value.coro if isinstance(value, _Awaited) else value
-    close = getattr(coro, "close", None)
-    if close is not None:
-        close()
+    """An awaitable that will never be awaited: close it (and what it wraps) without a warning."""
+    for coro in (value.coro, value.inner) if isinstance(value, _Awaited) else (value,):
+        close = getattr(coro, "close", None)
+        if close is not None:
+            close()
 
 
 async def call_first(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> Any:
