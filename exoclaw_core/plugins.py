@@ -227,8 +227,7 @@ def configure_plugins(
     """Hand every plugin its validated tables (once per settings)."""
     if pm.configured is settings:
         return
-    sources = {r.name: r.source for r in pm.records}
-    plugin_tables.configure(pm, settings, plugin_tables.collect(pm, CORE_TABLES) if tables is None else tables, sources)
+    plugin_tables.configure(pm, settings, plugin_tables.collect(pm, CORE_TABLES) if tables is None else tables)
     pm.configured = settings
 
 

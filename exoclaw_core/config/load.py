@@ -165,7 +165,7 @@ def parse_settings(
         if tables:  # the plugins' own checks across keys, for every table whose shape is right
             _check_plugin_tables(raw, errors, tables, agent_ids, env, config_dir, reporter)
         if reporter.problems:
-            raise ConfigError(reporter.problems)
+            raise ConfigError(plugin_tables.name_owners(reporter.problems, tables))
         data = ConfigSchema().load({k: v for k, v in raw.items() if k in CORE_TABLES})
     config_dir = os.path.abspath(expand_user(config_dir, env))
     return build.settings(

@@ -31,6 +31,8 @@ class Owned:
     table: SettingsTable
     owners: list[str] = field(default_factory=list)
     applies: list[Any] = field(default_factory=list)
+    #: where the first owner came from ("builtin", "<dist> <version>" …)
+    source: str = "builtin"
 
     def field(self) -> fields.Field:
         spec = self.table.spec
@@ -60,7 +62,8 @@ def collect(pm: Any, reserved: Mapping[str, Any] = ()) -> dict[str, Owned]:
             _into.append(table)
 
         try:
-            impl.function(*[{"register": register}[a] for a in impl.argnames])
+            function = getattr(impl.function, "__wrapped__", impl.function)  # unguarded: failures are ours to report
+            function(*[{"register": register}[a] for a in impl.argnames])
         except Exception as exc:  # noqa: BLE001 - the plugin is reported and left without settings
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())
             log.error("event=plugin_settings_failed plugin=%s reason=%s", plugin, reason)
@@ -72,7 +75,8 @@ def collect(pm: Any, reserved: Mapping[str, Any] = ()) -> dict[str, Owned]:
                 continue
             owned = tables.get(table.name)
             if owned is None:
-                tables[table.name] = owned = Owned(table)
+                source_of = getattr(pm, "source_of", None)
+                tables[table.name] = owned = Owned(table, source=source_of(plugin) if source_of else "builtin")
             elif owned.table.spec is not table.spec:
                 problems.append(
                     f"plugins {owned.owners[0]} and {plugin} both declare the table "
@@ -113,13 +117,11 @@ def build_all(
     return built, problems
 
 
-def configure(pm: Any, settings: Settings, tables: Mapping[str, Owned] | None = None,
-              sources: Mapping[str, str] | None = None) -> None:
+def configure(pm: Any, settings: Settings, tables: Mapping[str, Owned] | None = None) -> None:
     """Validate, build and apply every plugin's table from ``settings.sections``.
 
-    :param sources: plugin name -> where it came from; problems with a
-        non-builtin plugin's table name the plugin.
-    :raises ConfigError: every problem, located in the file.
+    :raises ConfigError: every problem, located in the file (a third-party
+        plugin's table names the plugin).
     """
     tables = collect(pm) if tables is None else tables
     rep = Reporter(settings.label)
@@ -132,7 +134,7 @@ def configure(pm: Any, settings: Settings, tables: Mapping[str, Owned] | None = 
     if errors:
         rep.walk(schema, errors, raw, "", ())
     if rep.problems:
-        raise ConfigError(_named(rep.problems, tables, errors, sources))
+        raise ConfigError(name_owners(rep.problems, tables))
     data = schema.load(raw)
     context = ConfigContext(
         env=settings.env, config_dir=settings.config_dir, data_dir=settings.data_dir,
@@ -140,23 +142,21 @@ def configure(pm: Any, settings: Settings, tables: Mapping[str, Owned] | None = 
     )
     built, problems = build_all(tables, data, context, settings.label)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(name_owners(problems, tables))
     for name, owned in tables.items():
         for table in owned.applies:
             table.apply(built[name])
     pm.sections = built
 
 
-def _named(problems: list[str], tables: Mapping[str, Owned], errors: Mapping, sources: Mapping[str, str] | None) -> list[str]:
-    """Problems of a third-party plugin's table say which plugin reads it."""
-    if not sources:
+def name_owners(problems: list[str], tables: Mapping[str, Owned]) -> list[str]:
+    """Problems with a third-party plugin's table say which plugin reads it (builtins are in SPEC)."""
+    third = {name: o.owners[0] for name, o in tables.items() if o.source != "builtin"}
+    if not third:
         return problems
     out = []
     for problem in problems:
-        owner = next(
-            (o.owners[0] for name, o in tables.items()
-             if sources.get(o.owners[0], "builtin") != "builtin" and (f"[{name}]" in problem or f"[{name}." in problem)),
-            None,
-        )
+        where = problem.split(": ", 1)[-1]  # after the file's label: where the problem is
+        owner = next((p for name, p in third.items() if where.startswith((f"[{name}]", f"[{name}.", f"[[{name}]]"))), None)
         out.append(f"{problem} (plugin {owner})" if owner else problem)
     return out
