@@ -150,6 +150,9 @@ def make_plugin_manager(
     disable = set(settings.hooks.disable)
     known: set[str] = set()
 
+    plugins = list(plugins)
+    # an installed plugin also given as an object (a plugin's own tests) runs once: the given one
+    given = {obj if inspect.isclass(obj) or inspect.ismodule(obj) else type(obj) for _, obj in plugins}
     if load_entrypoints:
         seen: set[str] = set()
         for ep in _entry_points():
@@ -168,6 +171,9 @@ def make_plugin_manager(
                 log.error("event=plugin_import_failed plugin=%s source=%s reason=%s", ep.name, source, reason)
                 pm.records.append(PluginRecord(ep.name, source, "failed", reason))
                 continue
+            if obj in given:
+                pm.records.append(PluginRecord(ep.name, source, "disabled", "given to the test harness instead"))
+                continue
             pm.add(obj, ep.name, source)
 
     for name, obj in plugins:
@@ -182,8 +188,11 @@ def make_plugin_manager(
         if modname in disable:
             pm.records.append(PluginRecord(modname, "[hooks] load", "disabled"))
             continue
-        try:
-            module = importlib.import_module(modname)
+        try:  # "module" or "module:attribute" (a plugin class or object), as in an entry point
+            path, _, attr = modname.partition(":")
+            module: Any = importlib.import_module(path)
+            if attr:
+                module = getattr(module, attr)
         except Exception as exc:  # noqa: BLE001
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())
             log.error("event=plugin_import_failed plugin=%s source=[hooks]load reason=%s", modname, reason)

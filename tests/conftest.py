@@ -36,6 +36,7 @@ def _record_hook_calls():
 
 def pytest_collection_modifyitems(session, config, items):
     # the meta-test only judges a run of the whole suite
+    testpaths = set(config.getini("testpaths"))
     config._exoclaw_whole_suite = not config.option.keyword and not config.option.markexpr and not [
-        a for a in config.args if a.rstrip("/") not in ("tests", str(config.rootpath / "tests"))
+        a for a in config.args if a.rstrip("/") not in testpaths | {str(config.rootpath / t) for t in testpaths}
     ]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tests.channels.conftest import TOKEN, WEBHOOK_SECRET, FakePlatform, Serve, telegram_update, write_config
-from tests.core.cli.test_serve import clean_env, run_cli
+from tests.serving import clean_env, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "config.toml"

@@ -156,7 +156,7 @@ async def test_the_api_key_never_leaks_into_logs_or_frames(tmp_path, provider):
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_exoclaw_chat_streams_from_a_configured_base_url(tmp_path, provider):
-    from tests.core.cli.test_serve import EXE, clean_env
+    from tests.serving import EXE, clean_env
 
     async with start_fake_llm() as server:
         server.enqueue(Reply(text_chunks=["streamed ", "from ", provider]))
