@@ -46,7 +46,13 @@ class AgentConfig:
     #: tool names this agent may use; ``None`` = every loaded tool
     tools: tuple[str, ...] | None = None
     max_tool_iterations: int = 10
+    #: a provider's silence between two chunks (connect too), seconds
     timeout_s: float = 120.0
+    #: a call's deadlines: its first event, and the whole call (a trickling upstream is cut)
+    first_byte_timeout_s: float = 60.0
+    call_timeout_s: float = 300.0
+    #: the whole turn, tool loop included; retries wait only within it
+    turn_timeout_s: float = 600.0
     fallback: ProviderSettings | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 

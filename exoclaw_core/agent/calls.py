@@ -25,6 +25,7 @@ from exoclaw_hooks import (
     ProviderError,
     ProviderSettings,
     Route,
+    StreamEnd,
     TextDelta,
     ToolCall,
     ToolUseEvent,
@@ -86,12 +87,16 @@ async def admit(rt: Any, call: LLMCall) -> LLMCall:
 async def make_call(
     rt: Any, candidates: list[ProviderSettings], call: LLMCall,
     on_text: Callable[[str], Awaitable[None]] | None = None,
+    on_first: Callable[[], None] | None = None,
+    deadline: float | None = None,
 ) -> tuple[LLMCall, CallOutcome]:
     """Stream the call (retries, then the fallback), tell the observers, return what it produced.
 
-    ``on_text`` receives each text chunk as it arrives. A provider failure is
-    ``outcome.error`` (the observers have heard it); a cancellation still
-    tells them the call ended, then propagates.
+    ``on_text`` receives each text chunk as it arrives, ``on_first`` is told
+    when the first event (text or tool call) arrived. ``deadline`` (the event
+    loop's clock) bounds the retries' waiting. A provider failure is
+    ``outcome.error`` (the observers have heard it); a cancellation (a
+    deadline, a shutdown) still tells them the call ended, then propagates.
     """
     target = CallTarget(call.provider, call.model)
     out = CallOutcome()
@@ -99,16 +104,17 @@ async def make_call(
     t0 = time.perf_counter()
     ttft: float | None = None
     try:
-        async for event in stream_with_fallback(candidates, call.request, rt.provider_for, target, rt.retry_policy):
+        stream = stream_with_fallback(candidates, call.request, rt.provider_for, target, rt.retry_policy, deadline)
+        async for event in stream:
+            if ttft is None and not isinstance(event, StreamEnd):
+                ttft = time.perf_counter() - t0
+                if on_first is not None:
+                    on_first()
             if isinstance(event, TextDelta):
-                if ttft is None:
-                    ttft = time.perf_counter() - t0
                 chunks.append(event.text)
                 if on_text is not None:
                     await on_text(event.text)
             elif isinstance(event, ToolUseEvent):
-                if ttft is None:
-                    ttft = time.perf_counter() - t0
                 out.calls.append(event.call)
             else:
                 out.usage, out.stop_reason = event.usage, event.stop_reason

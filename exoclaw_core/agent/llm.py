@@ -59,7 +59,9 @@ async def stream_with_fallback(
     provider_for: Callable[[ProviderSettings], Any],
     target: CallTarget,
     policy: RetryPolicy,
+    deadline: float | None = None,
 ) -> AsyncIterator[StreamEvent]:
+    """The events of the first candidate that answers; ``deadline`` (loop time): no retry waits past it."""
     last: ProviderError | None = None
     for index, settings in enumerate(candidates):
         target.provider, target.model = settings.provider, settings.model
@@ -92,6 +94,10 @@ async def stream_with_fallback(
                 last = exc
                 if exc.retryable and attempt < policy.max_retries:
                     delay = policy.delay(attempt, exc.retry_after)
+                    if deadline is not None and asyncio.get_running_loop().time() + delay >= deadline:
+                        log.warning("event=llm_no_retry provider=%s model=%s reason=%s", settings.provider,
+                                    settings.model, _q(f"waiting {delay:.1f} s would pass the turn's deadline"))
+                        break
                     log.warning(
                         "event=llm_retry provider=%s model=%s attempt=%d delay_s=%.2f reason=%s",
                         settings.provider, settings.model, attempt + 1, delay, _q(exc.reason),

@@ -168,7 +168,16 @@ async def _turn(
                 ctx.tokens, ctx.facts, ctx.turns, ctx.dropped_facts, ctx.dropped_turns,
             )
         tools: tuple[ToolSpec, ...] = tuple(_flatten(await hookcall.call_all(rt.pm, "list_tools", agent=public)))
-        new_messages = await _llm_tool_loop(rt, agent, route, person_key, ctx, tools, sink, outcome, rid)
+        turn_deadline = asyncio.get_running_loop().time() + agent.turn_timeout_s
+        try:
+            async with asyncio.timeout_at(turn_deadline):
+                new_messages = await _llm_tool_loop(
+                    rt, agent, route, person_key, ctx, tools, sink, outcome, rid, turn_deadline)
+        except TimeoutError:
+            raise TurnFailed(
+                f"turn stopped: it took longer than its deadline of {agent.turn_timeout_s:g} s (turn_timeout_s)",
+                ErrorKind.DEADLINE,
+            ) from None
         # the turn is committed before ``done``: done means "stored"
         stored = (Message(role="user", content=message.content),) + tuple(new_messages)
         turn = await rt.store.append_turn(route.session_key, agent.id, stored, outcome.usage.total)
@@ -193,7 +202,7 @@ async def _turn(
 
 async def _llm_tool_loop(
     rt: Any, agent: AgentConfig, route: Route, person_key: str, ctx: Any, tools: tuple[ToolSpec, ...],
-    sink: Sink, outcome: TurnOutcome, rid: str,
+    sink: Sink, outcome: TurnOutcome, rid: str, turn_deadline: float,
 ) -> list[Message]:
     """Call the model, run the tools it asks for, feed the results back; return the new messages."""
     new: list[Message] = []
@@ -214,7 +223,7 @@ async def _llm_tool_loop(
             raise TurnFailed(str(exc), ErrorKind.BUDGET) from exc
         except CallRefused as exc:
             raise TurnFailed(str(exc), ErrorKind.REFUSED) from exc
-        call, result = await make_call(rt, candidates, call, on_text)
+        call, result = await _deadlined_call(rt, agent, candidates, call, on_text, turn_deadline)
         outcome.usage = outcome.usage + result.usage
         outcome.cost_usd += result.cost_usd
         outcome.priced = outcome.priced and result.priced
@@ -233,3 +242,30 @@ async def _llm_tool_loop(
         results = await run_tools(rt, rt.agents[agent.id], route, result.calls, sink, rid)
         new.append(Message(role="tool", tool_results=tuple(results)))
     raise AssertionError("unreachable")
+
+
+async def _deadlined_call(
+    rt: Any, agent: AgentConfig, candidates: Any, call: Any, on_text: Any, turn_deadline: float
+) -> Any:
+    """One call within its deadlines: its first event within ``first_byte_timeout_s``, all of it
+    within ``call_timeout_s`` (a pinging or trickling upstream is cut; the request is closed)."""
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    call_deadline = min(now + agent.call_timeout_s, turn_deadline)
+    first: list[bool] = []
+    try:
+        async with asyncio.timeout_at(min(now + agent.first_byte_timeout_s, call_deadline)) as limit:
+
+            def on_first() -> None:
+                first.append(True)
+                limit.reschedule(call_deadline)
+
+            return await make_call(rt, candidates, call, on_text, on_first, turn_deadline)
+    except TimeoutError:
+        if loop.time() >= turn_deadline:
+            raise  # the turn's own deadline: reported by the turn
+        if not first:
+            text = f"provider error: timeout: no output within {agent.first_byte_timeout_s:g} s (first_byte_timeout_s)"
+        else:
+            text = f"provider error: timeout: the call took longer than {agent.call_timeout_s:g} s (call_timeout_s)"
+        raise TurnFailed(text, ErrorKind.DEADLINE) from None

@@ -38,8 +38,9 @@ def agent(
     provider = data.get("provider") or d.default_provider(env, providers)
     key = d.api_key(provider, data.get("api_key"), env, providers)
     kw = _pick(data, "max_tokens", "base_url", "system_prompt", "max_tool_iterations")
-    if "timeout_s" in data:
-        kw["timeout_s"] = float(data["timeout_s"])
+    for seconds in ("timeout_s", "first_byte_timeout_s", "call_timeout_s", "turn_timeout_s"):
+        if seconds in data:
+            kw[seconds] = float(data[seconds])
     if "soul_path" in data:
         kw["soul_path"] = d.resolve_path(data["soul_path"], config_dir, env)
     if "tools" in data:
