@@ -9,24 +9,24 @@ from exoclaw_hooks.config import Int, Section, Str
 from tests.harness import make_settings, parse_config, running_gateway
 
 
-class AuditSchema(Section):
+class JournalSchema(Section):
     path = Str(required=True)
     keep_days = Int(minimum=1)
 
 
-class Audit:
+class Journal:
     def __init__(self):
         self.received = []
 
     @hookimpl
     def register_settings(self, register):
-        register(SettingsTable("audit", AuditSchema, apply=self.received.append))
+        register(SettingsTable("journal", JournalSchema, apply=self.received.append))
 
 
 class SameTableOtherSchema:
     @hookimpl
     def register_settings(self, register):
-        register(SettingsTable("audit", Section, apply=lambda v: None))
+        register(SettingsTable("journal", Section, apply=lambda v: None))
 
 
 class BrokenSettings:
@@ -40,40 +40,40 @@ class BrokenSettings:
 
 
 def test_the_plugin_receives_only_its_validated_table():
-    audit = Audit()
-    _, built = parse_config('[audit]\npath = "/var/log/a"\nkeep_days = 3\n[budgets]\ndaily = 5\n',
-                            plugins=[("audit", audit)])
-    assert audit.received == [{"path": "/var/log/a", "keep_days": 3}]
-    assert built["audit"] == {"path": "/var/log/a", "keep_days": 3}
+    journal = Journal()
+    _, built = parse_config('[journal]\npath = "/var/log/a"\nkeep_days = 3\n[budgets]\ndaily = 5\n',
+                            plugins=[("journal", journal)])
+    assert journal.received == [{"path": "/var/log/a", "keep_days": 3}]
+    assert built["journal"] == {"path": "/var/log/a", "keep_days": 3}
 
 
 def test_an_absent_table_is_handed_over_empty():
-    audit = Audit()
-    parse_config("", plugins=[("audit", audit)])
-    assert audit.received == [{}]
+    journal = Journal()
+    parse_config("", plugins=[("journal", journal)])
+    assert journal.received == [{}]
 
 
 def test_a_third_party_table_is_located_and_names_its_plugin():
     with pytest.raises(ConfigError) as info:
-        parse_config('[audit]\nkeep_days = 0\nkeep = 1\n', plugins=[("audit", Audit())])
+        parse_config('[journal]\nkeep_days = 0\nkeep = 1\n', plugins=[("journal", Journal())])
     assert info.value.problems == [
-        "config.toml: [audit] keep_days: must be a positive integer (got 0) (plugin audit)",
-        'config.toml: [audit] keep: unknown key (did you mean "keep_days"?) (plugin audit)',
-        "config.toml: [audit] path: is required (plugin audit)",
+        "config.toml: [journal] keep_days: must be a positive integer (got 0) (plugin journal)",
+        'config.toml: [journal] keep: unknown key (did you mean "keep_days"?) (plugin journal)',
+        "config.toml: [journal] path: is required (plugin journal)",
     ]
 
 
 def test_a_table_nobody_declares_is_unknown():
     with pytest.raises(ConfigError) as info:
-        parse_config("[audti]\npath = 1\n", plugins=[("audit", Audit())])
-    assert info.value.problems == ["config.toml: [audti]: unknown table (did you mean [audit]?)"]
+        parse_config("[jornal]\npath = 1\n", plugins=[("journal", Journal())])
+    assert info.value.problems == ["config.toml: [jornal]: unknown table (did you mean [journal]?)"]
 
 
 def test_two_plugins_claiming_one_table_is_an_error_naming_both():
     with pytest.raises(ConfigError) as info:
-        parse_config("", plugins=[("audit", Audit()), ("other", SameTableOtherSchema())])
+        parse_config("", plugins=[("journal", Journal()), ("other", SameTableOtherSchema())])
     (problem,) = info.value.problems
-    assert "audit" in problem and "other" in problem and "[audit]" in problem
+    assert "journal" in problem and "other" in problem and "[journal]" in problem
 
 
 def test_a_plugin_may_not_take_a_core_table():
