@@ -13,12 +13,13 @@ import inspect
 import logging
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import pluggy
 
 from exoclaw_hooks import ConfigError, ProviderInfo
 from exoclaw_hooks import _specs
+from exoclaw_hooks._config import provider_register
 from exoclaw_hooks._specs import DECISION_HOOKS, PIPELINE_HOOKS, PROJECT
 
 from . import hookcall
@@ -219,14 +220,7 @@ def _label(settings: Settings) -> str:
 def collect_providers(pm: ExoclawPluginManager, host: Any = None) -> dict[str, ProviderInfo]:
     """The providers the loaded plugins register (``host`` ``None``: no provider is built)."""
     infos: dict[str, ProviderInfo] = {}
-
-    def register(
-        name: str, factory: Callable[..., Any], *, default_model: str | None = None,
-        key_env: str | None = None, auto: int | None = None,
-    ) -> None:
-        infos[name] = ProviderInfo(name, factory, default_model, key_env, auto)
-
-    hookcall.call_sync(pm, "register_providers", register=register, host=host)
+    hookcall.call_sync(pm, "register_providers", register=provider_register(infos), host=host)
     return infos
 
 

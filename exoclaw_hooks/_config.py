@@ -95,3 +95,15 @@ class ProviderInfo:
     default_model: str | None = None
     key_env: str | None = None
     auto: int | None = None
+
+
+def provider_register(into: dict[str, ProviderInfo]) -> Callable[..., None]:
+    """The ``register`` callback ``register_providers`` is given: each call files a :class:`ProviderInfo`."""
+
+    def register(
+        name: str, factory: Callable[[ProviderSettings], Any], *, default_model: str | None = None,
+        key_env: str | None = None, auto: int | None = None,
+    ) -> None:
+        into[name] = ProviderInfo(name, factory, default_model, key_env, auto)
+
+    return register

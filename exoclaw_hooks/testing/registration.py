@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-from .._config import ProviderInfo
+from .._config import ProviderInfo, provider_register
 from .._settings import SettingsTable
 
 
@@ -15,14 +15,7 @@ def providers_of(plugin: Any, host: Any = None) -> dict[str, ProviderInfo]:
     provider the way the gateway would.
     """
     found: dict[str, ProviderInfo] = {}
-
-    def register(
-        name: str, factory: Callable[..., Any], *, default_model: str | None = None,
-        key_env: str | None = None, auto: int | None = None,
-    ) -> None:
-        found[name] = ProviderInfo(name, factory, default_model, key_env, auto)
-
-    plugin.register_providers(register=register, host=host)
+    plugin.register_providers(register=provider_register(found), host=host)
     return found
 
 
