@@ -81,6 +81,9 @@ class Store(Protocol):
         self, person_key: str | None, match: str, limit: int = 20, include_superseded: bool = False
     ) -> list[tuple[Fact, float]]: ...  # person_key None: everyone's facts (an owner's search)
     async def list_facts(self, person_key: str, include_superseded: bool = False) -> list[Fact]: ...
+    async def retire_fact(
+        self, person_key: str, fact_id: int, superseded_by: int | None = None
+    ) -> Fact | None: ...  # superseded now, kept; None if the person has no such active fact
 
     # plugin key-value namespaces (blocking, thread-safe)
     def kv_get(self, namespace: str, key: str) -> str | None: ...

@@ -16,12 +16,18 @@
   best :attr:`SemanticPlugin.max_facts` become ``fact`` parts, their text a
   readable sentence ("the user's dog's name is Luna"), their relevance the
   score.
+* **RPC** ``memory.list`` / ``memory.forget`` (``session``; ``id``): what is
+  remembered about a person, and retiring a fact (superseded, history kept).
 * **RPC** ``memory.search`` (``query``, optional ``session``,
   ``include_superseded``, ``limit``): the facts matching plain words, with
   their history fields. With ``session`` only that session's person;
   without it every person's (an owner's tool; each result says whose).
 
-With ``[memory] semantic_enabled = false`` nothing is extracted or retrieved.
+``[memory] extractor`` chooses how facts are learned: ``rules`` (the
+offline extractor, per turn), ``llm`` (:mod:`.llm_extract`: batched, one
+metered call per batch, after the lane), ``off``; by default ``llm`` for an
+agent with a real provider and ``rules`` for the offline echo. With
+``semantic_enabled = false`` nothing is extracted or retrieved.
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ import logging
 from dataclasses import replace
 from typing import Any, Callable
 
-from exoclaw_hooks import ContextPart, Fact, InvalidParams, hookimpl
+from exoclaw_hooks import CompletedTurn, ContextPart, Fact, InvalidParams, hookimpl
 
 from .extract import extract_facts as offline_extract
+from .llm_extract import LLMExtractor
 from .retrieval import analyze
 from .settings import MemorySettings
 from .vocab import base_predicate, render, storage_fact
@@ -67,6 +74,25 @@ def _person_or_none(session_key: str) -> str | None:
         return None
 
 
+def _person_param(params: dict[str, Any]) -> str:
+    session = params.get("session")
+    if session is None:
+        raise InvalidParams("session", "required (the session key agent:channel:account:peer)")
+    if not isinstance(session, str):
+        raise InvalidParams("session", "must be a string")
+    try:
+        return person_of_session(session)
+    except ValueError:
+        raise InvalidParams("session", "must be a session key agent:channel:account:peer") from None
+
+
+def _bool_param(params: dict[str, Any], name: str) -> bool:
+    value = params.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidParams(name, "must be a boolean")
+    return value
+
+
 def fact_json(fact: Fact, person: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "subject": fact.subject,
@@ -92,6 +118,7 @@ class SemanticPlugin(MemorySettings):
 
     def __init__(self) -> None:
         self.host: Any = None
+        self.llm: LLMExtractor | None = None
 
     # -------------------------------------------------------------- start-up
 
@@ -99,10 +126,20 @@ class SemanticPlugin(MemorySettings):
     def register_methods(self, register: Callable[..., None], host: Any) -> None:
         self.host = self.host or host
         register("memory.search", self.memory_search)
+        register("memory.list", self.memory_list)
+        register("memory.forget", self.memory_forget)
 
     @hookimpl
     def gateway_startup(self, host: Any) -> None:
         self.host = host
+        m = self.memory
+        self.llm = LLMExtractor(host, batch_turns=m.llm_batch_turns, idle_s=m.llm_idle_s,
+                                provider=m.llm_provider, model=m.llm_model, fallback=self.learn_offline)
+
+    @hookimpl
+    async def gateway_shutdown(self, host: Any) -> None:
+        if self.llm is not None:  # what is queued is learned before the gateway goes
+            await self.llm.drain()
 
     # -------------------------------------------------------------- retrieval
 
@@ -127,9 +164,17 @@ class SemanticPlugin(MemorySettings):
     # -------------------------------------------------------------- learning
 
     @hookimpl
-    async def after_turn(self, turn: Any) -> None:
-        if not self.memory.semantic_enabled:
+    async def after_turn(self, turn: CompletedTurn) -> None:
+        if not turn.message.content.strip():
             return
+        mode = self.memory.extractor_for(turn.agent)
+        if mode == "llm" and self.llm is not None:
+            await self.llm.add(turn)  # batched: one metered call per full batch
+        elif mode != "off":
+            await self.learn_offline(turn)
+
+    async def learn_offline(self, turn: CompletedTurn) -> None:
+        """Learn from one turn with the ``extract_facts`` hook (the rules extractor answers last)."""
         text = turn.message.content
         if not text or not text.strip():
             return
@@ -182,27 +227,38 @@ class SemanticPlugin(MemorySettings):
 
     # -------------------------------------------------------------- memory.search
 
+    async def memory_list(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """RPC ``memory.list``: what is remembered about the person of ``session`` (newest first).
+
+        ``include_superseded`` adds the history (facts replaced or forgotten).
+        """
+        person = _person_param(params)
+        include = _bool_param(params, "include_superseded")
+        return [fact_json(f, person) for f in await self.host.store.list_facts(person, include_superseded=include)]
+
+    async def memory_forget(self, params: dict[str, Any]) -> dict[str, Any]:
+        """RPC ``memory.forget``: the person retires a fact (``id``); it is superseded, its history kept."""
+        person = _person_param(params)
+        fact_id = params.get("id")
+        if isinstance(fact_id, bool) or not isinstance(fact_id, int):
+            raise InvalidParams("id", "must be the integer id of a fact (memory.list shows them)")
+        retired = await self.host.store.retire_fact(person, fact_id)
+        if retired is None:
+            raise InvalidParams("id", f"no remembered fact {fact_id} for this person")
+        log.info("event=fact_forgotten id=%d", fact_id)
+        return fact_json(retired, person)
+
     async def memory_search(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         query = params.get("query")
         if query is None:
             raise InvalidParams("query", "required")
         if not isinstance(query, str):
             raise InvalidParams("query", "must be a string")
-        session = params.get("session")
-        if session is not None and not isinstance(session, str):
-            raise InvalidParams("session", "must be a string")
-        include = params.get("include_superseded", False)
-        if not isinstance(include, bool):
-            raise InvalidParams("include_superseded", "must be a boolean")
+        include = _bool_param(params, "include_superseded")
         limit = params.get("limit", 100)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SEARCH_LIMIT:
             raise InvalidParams("limit", f"must be an integer from 1 to {MAX_SEARCH_LIMIT}")
-        person: str | None = None
-        if session is not None:
-            try:
-                person = person_of_session(session)
-            except ValueError:
-                raise InvalidParams("session", "must be a session key agent:channel:account:peer") from None
+        person = _person_param(params) if params.get("session") is not None else None
         # without a session: everyone's facts, in one ranked query (the owner's search)
         hits = await self.host.store.search_facts(person, query, limit=limit, include_superseded=include)
         return [

@@ -11,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from marshmallow import validate
+
 from exoclaw_hooks import AgentConfig, ConfigContext, ContextPolicy, SettingsTable, hookimpl
-from exoclaw_hooks.config import Bool, Int, Section
+from exoclaw_hooks.config import Bool, Int, Num, Section, Str
+
+EXTRACTORS = ("rules", "llm", "off")
 
 
 class MemorySchema(Section):
@@ -20,6 +24,15 @@ class MemorySchema(Section):
     semantic_enabled = Bool(metadata={"doc": "Learn and recall facts (false: the semantic layer is off)."})
     context_tokens = Int(minimum=1, metadata={
         "doc": "One budget for the whole assembled context, in tokens.", "example": 4000})
+    extractor = Str(validate=validate.OneOf(EXTRACTORS, error="must be one of rules, llm, off"), metadata={
+        "doc": "How facts are learned: rules (offline), llm (after the turn, batched, metered as kind "
+               '"memory"), off. Default: llm with a real provider, rules with the offline echo.',
+        "example": "rules"})
+    llm_batch_turns = Int(minimum=1, metadata={"doc": "llm extractor: turns learned from in one call.", "example": 5})
+    llm_idle_s = Num(positive=True, metadata={
+        "doc": "llm extractor: seconds of quiet after which a smaller batch is learned anyway.", "example": 30})
+    llm_provider = Str(metadata={"doc": "llm extractor: another provider than the agent's (its key from the environment)."})
+    llm_model = Str(metadata={"doc": 'llm extractor: another model, e.g. a cheaper one ("claude-haiku-4-5").'})
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +40,26 @@ class MemoryConfig:
     episodic_window: int = 5
     semantic_enabled: bool = True
     context_tokens: int = 4000
+    #: None: llm for an agent with a real provider, rules for the offline echo
+    extractor: str | None = None
+    llm_batch_turns: int = 5
+    llm_idle_s: float = 30.0
+    llm_provider: str | None = None
+    llm_model: str | None = None
+
+    def extractor_for(self, agent: AgentConfig) -> str:
+        """``rules``, ``llm`` or ``off`` for this agent's turns."""
+        if not self.semantic_enabled:
+            return "off"
+        if self.extractor is not None:
+            return self.extractor
+        return "rules" if agent.provider == "echo" else "llm"
 
 
 def build_memory(data: Mapping[str, Any], context: ConfigContext) -> MemoryConfig:
+    data = dict(data)
+    if "llm_idle_s" in data:
+        data["llm_idle_s"] = float(data["llm_idle_s"])
     return MemoryConfig(**data)
 
 

@@ -128,11 +128,14 @@ def _reason(exc: BaseException) -> str:
 
 
 def _chat_params(args: argparse.Namespace, content: str) -> dict[str, Any]:
-    account = args.account or os.environ.get("USER") or _user()
+    account = args.account or local_account()
     return {"channel": args.channel, "account": account, "peer": args.peer, "content": content}
 
 
-def _user() -> str:
+def local_account() -> str:
+    """Who is at this terminal: ``$USER``, else the login name, else ``local``."""
+    if os.environ.get("USER"):
+        return os.environ["USER"]
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001

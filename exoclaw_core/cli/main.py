@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list hook plugins and WASM plugins")
     p.add_argument("--config", default=None)
 
+    from .memory_cmd import add_parser as add_memory_parser
+
+    add_memory_parser(sub, _add_client_args)
+
     p = sub.add_parser("usage", help="token and cost report")
     p.add_argument("--session", default=None, help="only this session key")
     p.add_argument("--by", choices=("day", "model", "agent", "session"), default="model")
@@ -77,6 +81,10 @@ def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
         from .plugins_cmd import run_plugins
 
         return run_plugins
+    if args.command == "memory":
+        from .memory_cmd import run_memory
+
+        return run_memory
     if args.command == "usage":
         from .usage_cmd import run_usage
 
@@ -87,7 +95,8 @@ def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None or (args.command == "config" and not args.config_command):
+    if args.command is None or (args.command == "config" and not args.config_command) or (
+            args.command == "memory" and not args.memory_command):
         parser.print_help()
         return 2
     debug = args.debug or os.environ.get("EXOCLAW_LOG", "").lower() == "debug"

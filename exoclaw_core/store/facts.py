@@ -159,6 +159,14 @@ class FactsMixin(StoreBase):
         """The person's facts, newest first (only the active ones unless ``include_superseded``)."""
         return await self._run(_list_facts, person_key, include_superseded)
 
+    async def retire_fact(self, person_key: str, fact_id: int, superseded_by: int | None = None) -> Fact | None:
+        """Mark the person's active fact ``fact_id`` superseded now (by ``superseded_by``, if given); it is kept.
+
+        Returns the fact as it now is, or ``None`` when the person has no such
+        active fact (another person's fact is never touched).
+        """
+        return await self._run(_retire_fact, person_key, int(fact_id), superseded_by, self._now())
+
 
 def _search_facts(
     conn: sqlite3.Connection, person_key: str | None, expression: str, limit: int, include_superseded: bool
@@ -178,6 +186,23 @@ def _search_facts(
         logger.debug("fact search %r failed: %s", expression, exc)
         return []
     return [(_fact(row), -float(row[9])) for row in rows]
+
+
+def _retire_fact(
+    conn: sqlite3.Connection, person_key: str, fact_id: int, superseded_by: int | None, now: str
+) -> Fact | None:
+    def write(conn: sqlite3.Connection) -> Fact | None:
+        done = conn.execute(
+            """UPDATE facts SET superseded_at = ?, superseded_by = ?
+               WHERE id = ? AND person_key = ? AND superseded_at IS NULL""",
+            (now, superseded_by, fact_id, person_key),
+        ).rowcount
+        if not done:
+            return None
+        row = conn.execute(f"SELECT {_FACT_COLUMNS} FROM facts AS f WHERE id = ?", (fact_id,)).fetchone()
+        return _fact(row)
+
+    return StoreBase._tx(conn, write)
 
 
 def _list_facts(conn: sqlite3.Connection, person_key: str, include_superseded: bool) -> list[Fact]:

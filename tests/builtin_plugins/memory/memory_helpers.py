@@ -49,6 +49,7 @@ def memory_settings(tmp_path: Any, *, soul: str | None = None, provider: str = "
         id="default", provider=provider, model="echo" if provider == "echo" else "m1",
         soul_path=soul, options={"chunk_delay_s": 0} if provider == "echo" else {},
     )
+    memory.setdefault("extractor", "rules")  # these tests are about the offline extractor, whatever the provider
     return make_settings(data_dir=tmp_path, agents=[agent], memory=MemoryConfig(**memory))
 
 
