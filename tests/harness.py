@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 
+#: the [memory] table of tests that do not set one
+OFFLINE_MEMORY = {"extractor": "rules"}
+
+
 def make_settings(
     *,
     provider: str = "echo",
@@ -53,6 +57,8 @@ def make_settings(
     gateway = kwargs.pop("gateway", GatewayConfig(port=0))
     core = {k: kwargs.pop(k) for k in ("hooks", "config_dir", "config_path", "env", "default_agent") if k in kwargs}
     core.setdefault("default_agent", "default")
+    # tests that are not about memory learn offline: no provider gets extraction calls it did not script
+    kwargs.setdefault("memory", OFFLINE_MEMORY)
     sections = {name: as_table(value) for name, value in kwargs.items()}
     return Settings(gateway=gateway, agents=all_agents, data_dir=str(data_dir), sections=sections, **core)
 
@@ -83,6 +89,9 @@ async def running_gateway(
     **rt_kwargs: Any,
 ) -> AsyncIterator[Gateway]:
     """A gateway for ``settings`` built directly (the kit's ``run_gateway`` reads TOML instead)."""
+    if not load_entrypoints and settings.sections.get("memory") == OFFLINE_MEMORY:
+        # no memory plugin will be there to own the table make_settings added
+        settings = dataclasses.replace(settings, sections={k: v for k, v in settings.sections.items() if k != "memory"})
     pm = make_plugin_manager(settings, load_entrypoints=load_entrypoints, plugins=plugins)
     if store is None:
         store = open_store(Path(settings.data_dir) if persistent else None)
