@@ -28,7 +28,8 @@ from ._errors import (
 from ._host import HookCaller, Host
 from ._settings import ConfigContext, SettingsTable
 from ._specs import hookimpl
-from ._storage import InboxItem, SessionInfo, Store, UsageRecord
+from ._tokens import estimate_tokens
+from ._storage import InboxItem, SessionInfo, Store, StoredMessage, UsageRecord
 from ._types import (
     CompletedTurn,
     ContextPart,
@@ -62,14 +63,14 @@ from ._types import (
 )
 
 __all__ = [
-    "hookimpl",
+    "hookimpl", "estimate_tokens",
     # errors
     "ExoclawError", "ConfigError", "BudgetExceeded", "ProviderError", "ToolError", "ChannelError",
     "InvalidParams",
     # configuration
     "AgentConfig", "ProviderSettings", "ProviderInfo", "SettingsTable", "ConfigContext",
     # the running gateway
-    "Host", "HookCaller", "Store", "SessionInfo", "UsageRecord", "InboxItem",
+    "Host", "HookCaller", "Store", "SessionInfo", "StoredMessage", "UsageRecord", "InboxItem",
     # messages, routes, turns
     "IncomingMessage", "Route", "Message", "Turn", "CompletedTurn", "make_session_key", "make_person_key",
     # LLM calls

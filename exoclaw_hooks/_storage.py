@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 if TYPE_CHECKING:
     from ._types import Fact, IncomingMessage, Message, Turn
@@ -21,6 +21,19 @@ class SessionInfo:
     updated_at: str
     message_count: int
     tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as stored, for recall: who said it, when, in which session and turn."""
+
+    id: int
+    session_key: str
+    turn_seq: int
+    role: str
+    speaker: str
+    content: str
+    created_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +75,19 @@ class Store(Protocol):
     # sessions and turns
     async def load_turns(self, session_key: str, limit: int) -> list[Turn]: ...
     async def append_turn(
-        self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int
-    ) -> Turn: ...
+        self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int, *,
+        speaker: str | None = None, context: Mapping[str, int] | None = None,
+    ) -> Turn: ...  # one transaction; speaker: the user's name as the channel reported it
+    async def turn_contexts(self, session_key: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    # recall (everything said, indexed)
+    async def search_messages(
+        self, person_key: str, terms: Sequence[str], *, limit: int = 20,
+        skip_session: str | None = None, skip_last_turns: int = 0,
+    ) -> list[tuple[StoredMessage, float]]: ...  # best first; score: higher is better
+    async def messages_near(
+        self, message_ids: Sequence[int], before: int = 1, after: int = 1
+    ) -> dict[int, list[StoredMessage]]: ...  # each id: itself and its neighbours in its session, in order
     async def list_sessions(self, agent_id: str | None = None, limit: int | None = None) -> list[SessionInfo]: ...
     async def history(self, session_key: str, limit: int | None = None) -> list[dict[str, Any]]: ...
     async def count_sessions(self) -> int: ...

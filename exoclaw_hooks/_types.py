@@ -53,6 +53,8 @@ class IncomingMessage:
     reply_to: Mapping[str, Any] | None = None
     #: extra system text for this turn only (the OpenAI face's ``system`` message)
     system_extra: str | None = None
+    #: the sender's name as the channel reports it (a group chat's "Caroline"); memory labels what they said with it
+    sender: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,21 +233,31 @@ class Fact:
 class ContextPart:
     """A memory layer's contribution to a turn's context.
 
+    ``kind`` names the section the part belongs to:
+
     * ``soul``: ``text`` goes first in the system prompt, never dropped.
-    * ``fact``: ``text`` is one remembered fact; ``relevance`` ranks it (higher
-      is more relevant); the least relevant are dropped first.
-    * ``turn``: ``turn`` is a past exchange; ``relevance`` is not used, the
-      oldest turns are dropped first (after all facts).
+    * ``turn``: ``turn`` is a past exchange, sent as messages (the window);
+      whole turns are kept newest first.
+    * any other kind (``fact``, ``recall``, one of your own): ``text`` is one
+      item of a section of the system prompt shown under ``heading`` (the
+      first part of the kind that has one gives it). The most ``relevance``
+      items are taken first, within the section's share of the budget; the
+      chosen ones are shown sorted by ``order``, each as ``label text`` — a
+      label equal to the line before's is left out (a burst of messages of
+      one speaker at one time is labelled once).
 
     ``tokens`` may be left 0; the core then estimates it.
     """
 
-    kind: Literal["soul", "fact", "turn"]
+    kind: str
     text: str = ""
     turn: Turn | None = None
     relevance: float = 0.0
     tokens: int = 0
     source: str = ""
+    heading: str = ""
+    order: float = 0.0
+    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,8 @@ log = logging.getLogger("exoclaw.memory")
 SOURCE = "memory-semantic"
 #: added to the bm25 score of a fact whose predicate the message asks about
 ASKED_BONUS = 1.0
+#: the facts section of the system prompt
+HEADING = "What you remember about the person you are talking to:"
 #: results of one memory.search at most
 MAX_SEARCH_LIMIT = 1000
 
@@ -157,7 +159,7 @@ class SemanticPlugin(MemorySettings):
             key=lambda h: -h[0],
         )
         return [
-            ContextPart(kind="fact", text=render(fact), relevance=score, source=SOURCE)
+            ContextPart(kind="fact", text=f"- {render(fact)}", relevance=score, source=SOURCE, heading=HEADING)
             for score, fact in ranked[: self.max_facts]
         ]
 

@@ -10,6 +10,7 @@ turn); a turn whose client went away still runs to completion and is stored
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -160,13 +161,14 @@ async def _turn(
             )
         )
         policy = await hookcall.call_first(rt.pm, "context_policy", agent=public)
-        ctx = build_context(agent, message, parts, policy.tokens if isinstance(policy, ContextPolicy) else UNLIMITED)
+        if isinstance(policy, ContextPolicy):
+            ctx = build_context(agent, message, parts, policy.tokens, policy.shares)
+        else:
+            ctx = build_context(agent, message, parts, UNLIMITED)
         outcome.context_tokens = ctx.tokens
         if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "event=context tokens=%d facts=%d turns=%d dropped_facts=%d dropped_turns=%d",
-                ctx.tokens, ctx.facts, ctx.turns, ctx.dropped_facts, ctx.dropped_turns,
-            )
+            log.debug("event=context tokens=%d composition=%s dropped=%s", ctx.tokens,
+                      quote(json.dumps(ctx.composition)), quote(json.dumps(ctx.dropped)))
         tools: tuple[ToolSpec, ...] = tuple(_flatten(await hookcall.call_all(rt.pm, "list_tools", agent=public)))
         turn_deadline = asyncio.get_running_loop().time() + agent.turn_timeout_s
         try:
@@ -180,7 +182,8 @@ async def _turn(
             ) from None
         # the turn is committed before ``done``: done means "stored"
         stored = (Message(role="user", content=message.content),) + tuple(new_messages)
-        turn = await rt.store.append_turn(route.session_key, agent.id, stored, outcome.usage.total)
+        turn = await rt.store.append_turn(route.session_key, agent.id, stored, outcome.usage.total,
+                                          speaker=message.sender, context=ctx.composition)
         outcome.ok = True
     except TurnFailed as exc:
         # a provider's or plugin's own text may quote a credential: never stream one
@@ -190,7 +193,7 @@ async def _turn(
         log.warning("event=turn_failed kind=%s error=%s", exc.kind.value, quote(text))
         await _fail(sink, exc.kind, text)
         return outcome, None
-    await sink(UsageEvent(outcome.usage, outcome.cost_usd, outcome.priced, getattr(ctx, "composition", {}) or {}))
+    await sink(UsageEvent(outcome.usage, outcome.cost_usd, outcome.priced, ctx.composition))
     await sink(DONE)
     log.info(
         "event=turn_done agent=%s session=%s input_tokens=%d output_tokens=%d cost_usd=%.6f context_tokens=%d ms=%.1f",

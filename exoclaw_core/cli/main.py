@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", default=None, help="only this session key")
     p.add_argument("--by", choices=("day", "model", "agent", "session"), default="model")
     p.add_argument("--json", action="store_true", help="print JSON rows")
+    p.add_argument("--context", action="store_true",
+                   help="what each turn's context was made of: tokens by section (soul, window, recall, facts …)")
+    p.add_argument("--limit", type=int, default=20, help="with --context: the last N turns (default 20)")
     return parser
 
 

@@ -19,6 +19,8 @@ def run_usage(args: argparse.Namespace) -> int:
         raise UserError(f"no usage recorded yet: {home}/exoclaw.db does not exist (is EXOCLAW_HOME right?)")
     store = open_store(Path(home))
     try:
+        if getattr(args, "context", False):
+            return _contexts(asyncio.run(store.turn_contexts(args.session, args.limit)), args.json)
         rows = asyncio.run(store.usage_report(args.by, args.session))
     finally:
         store.close()
@@ -51,3 +53,24 @@ def format_table(rows: list[dict], by: str, session: str | None = None) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([fmt(header), rule, *map(fmt, body), rule, fmt(total)])
+
+
+def _contexts(rows: list[dict], as_json: bool) -> int:
+    """``--context``: what each turn's context was made of, in tokens by section (newest first)."""
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no turn with a recorded context")
+        return 0
+    sections = list(dict.fromkeys(k for r in rows for k in r["context"]))
+    header = ("turn", *sections, "total")
+    body = [
+        (f"{r['session']} #{r['seq']}", *(f"{r['context'].get(k, 0):,}" for k in sections),
+         f"{sum(r['context'].values()):,}")
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    for row in [header, *body]:
+        print("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
+    return 0

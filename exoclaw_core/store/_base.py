@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .migrations import migrate
+from .migrations import check_index, migrate
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,7 @@ class StoreBase:
                     logger.warning("cannot use WAL for %s (journal mode %s); commits will be slower", path, mode)
                     conn.execute("PRAGMA synchronous=FULL")
             migrate(conn, now=self._now)
+            check_index(conn)  # a damaged full-text index is rebuilt from the stored rows
         except BaseException:
             conn.close()
             raise

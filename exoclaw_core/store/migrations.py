@@ -208,13 +208,47 @@ def m003_inbox(conn: sqlite3.Connection) -> None:
     )
 
 
-#: Every migration, in order. Append only.
 def m004_inbox_reply(conn: sqlite3.Connection) -> None:
     """The reply a turn produced, kept until it is delivered: a restart re-sends it, never re-runs the turn."""
     _run_all(conn, ["ALTER TABLE inbox ADD COLUMN reply TEXT"])
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_facts, m003_inbox, m004_inbox_reply)
+def m005_recall(conn: sqlite3.Connection) -> None:
+    """Recall over everything said (SPEC §9): each message's person and speaker, a full-text index of
+    what was said and answered, and each turn's context composition."""
+    _run_all(conn, [
+        "ALTER TABLE messages ADD COLUMN person_key TEXT",
+        "ALTER TABLE messages ADD COLUMN speaker TEXT",
+        "ALTER TABLE turns ADD COLUMN context TEXT",
+    ])
+    sessions = [row[0] for row in conn.execute("SELECT DISTINCT session_key FROM messages")]
+    # the person of a session agent:channel:account:peer is agent:channel:account
+    conn.executemany("UPDATE messages SET person_key = ? WHERE session_key = ?",
+                     [(":".join(key.split(":")[:3]), key) for key in sessions])
+    conn.execute("UPDATE messages SET speaker = role")
+    _run_all(conn, [
+        # a person's messages in order: neighbours of a hit, and the person filter of a search
+        "CREATE INDEX messages_person ON messages(person_key, id)",
+        # External content: the text lives once, in messages. Only what was said and
+        # answered is indexed (tool calls and results are not conversation).
+        """CREATE VIRTUAL TABLE messages_fts USING fts5(
+            content, content='messages', content_rowid='id', tokenize='porter unicode61'
+        )""",
+        """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+           WHEN new.role IN ('user', 'assistant') AND new.content != '' BEGIN
+            INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+        END""",
+        """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+           WHEN old.role IN ('user', 'assistant') AND old.content != '' BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        END""",
+        """INSERT INTO messages_fts(rowid, content)
+           SELECT id, content FROM messages WHERE role IN ('user', 'assistant') AND content != ''""",
+    ])
+
+
+#: Every migration, in order. Append only.
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_facts, m003_inbox, m004_inbox_reply, m005_recall)
 
 _NAME = re.compile(r"^m(\d{3,})_\w+$")
 
@@ -288,3 +322,16 @@ def migrate(
         logger.debug("applied migration %s", migration.__name__)
         names.append(migration.__name__)
     return names
+
+
+def check_index(conn: sqlite3.Connection) -> bool:
+    """Rebuild a full-text index that fails its integrity check from the stored rows; True if it was rebuilt."""
+    rebuilt = False
+    for table in ("messages_fts", "facts_fts"):
+        try:
+            conn.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+        except sqlite3.DatabaseError as exc:
+            logger.warning("the full-text index %s is damaged (%s): rebuilding it from the stored rows", table, exc)
+            conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+            rebuilt = True
+    return rebuilt

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from exoclaw_hooks import Message, SessionInfo, ToolCall, ToolResult, Turn
@@ -57,22 +57,31 @@ class SessionsMixin(StoreBase):
     # -- writing ----------------------------------------------------------
 
     async def append_turn(
-        self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int
+        self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int, *,
+        speaker: str | None = None, context: Mapping[str, int] | None = None,
     ) -> Turn:
         """Store one whole turn (its messages in order) in ONE transaction.
 
         Creates the session on its first turn, else bumps its ``updated_at``,
         ``message_count`` and ``tokens``. Messages without a ``created_at``
-        get the turn's time. Returns the stored ``Turn`` with its 1-based
-        ``seq`` in the session and its ``created_at``. When this returns the
-        turn is committed (it survives the process being killed).
+        get the turn's time. Each message is filed under the session's person
+        (``agent:channel:account``) and a speaker: ``speaker`` (the name a
+        channel reported) for the user's messages, else the role. ``context``
+        is the composition of the turn's context (tokens by section). What was
+        said and answered joins the full-text index of recall. Returns the
+        stored ``Turn`` with its 1-based ``seq`` in the session and its
+        ``created_at``. When this returns the turn is committed (it survives
+        the process being killed).
         """
         messages = tuple(messages)
         for message in messages:
             if message.role not in _ROLES:
                 raise ValueError(f"unknown message role: {message.role!r}")
         now = self._now()
-        return await self._run(self._append_turn, session_key, agent_id, messages, int(tokens), now)
+        return await self._run(
+            self._append_turn, session_key, agent_id, messages, int(tokens), now, speaker,
+            dumps(dict(context)) if context else None,
+        )
 
     def _append_turn(
         self,
@@ -82,7 +91,10 @@ class SessionsMixin(StoreBase):
         messages: tuple[Message, ...],
         tokens: int,
         now: str,
+        speaker: str | None = None,
+        context: str | None = None,
     ) -> Turn:
+        person = person_of(session_key)
         rows = [
             (
                 session_key,
@@ -91,6 +103,8 @@ class SessionsMixin(StoreBase):
                 _encode_calls(m.tool_calls),
                 _encode_results(m.tool_results),
                 m.created_at or now,
+                person,
+                (speaker or m.role) if m.role == "user" else m.role,
             )
             for m in messages
         ]
@@ -109,12 +123,13 @@ class SessionsMixin(StoreBase):
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE session_key = ?", (session_key,)
             ).fetchone()[0]
             turn_id = conn.execute(
-                "INSERT INTO turns(session_key, seq, created_at, tokens) VALUES (?, ?, ?, ?)",
-                (session_key, seq, now, tokens),
+                "INSERT INTO turns(session_key, seq, created_at, tokens, context) VALUES (?, ?, ?, ?, ?)",
+                (session_key, seq, now, tokens, context),
             ).lastrowid
             conn.executemany(
-                """INSERT INTO messages(turn_id, session_key, role, content, tool_calls, tool_results, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                """INSERT INTO messages(turn_id, session_key, role, content, tool_calls, tool_results, created_at,
+                                        person_key, speaker)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [(turn_id, *row) for row in rows],
             )
             return seq
@@ -156,6 +171,10 @@ class SessionsMixin(StoreBase):
         if limit is not None and limit <= 0:
             return []
         return await self._run(_list_sessions, agent_id, -1 if limit is None else int(limit))
+
+    async def turn_contexts(self, session_key: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The last ``limit`` turns' context compositions (newest first), of one session or of all."""
+        return await self._run(_turn_contexts, session_key, int(limit))
 
     async def count_sessions(self) -> int:
         """How many sessions are stored."""
@@ -225,3 +244,17 @@ def _list_sessions(conn: sqlite3.Connection, agent_id: str | None, limit: int) -
 
 def _count_sessions(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+
+
+def person_of(session_key: str) -> str:
+    """``agent:channel:account:peer`` → ``agent:channel:account`` (parts are escaped: splitting is exact)."""
+    return ":".join(session_key.split(":")[:3])
+
+
+def _turn_contexts(conn: sqlite3.Connection, session_key: str | None, limit: int) -> list[dict[str, Any]]:
+    where, params = ("WHERE session_key = ? AND context IS NOT NULL", (session_key, limit)) if session_key else (
+        "WHERE context IS NOT NULL", (limit,))
+    rows = conn.execute(
+        f"SELECT session_key, seq, created_at, context FROM turns {where} ORDER BY id DESC LIMIT ?", params
+    ).fetchall()
+    return [{"session": key, "seq": seq, "created_at": at, "context": loads(ctx)} for key, seq, at, ctx in rows]

@@ -15,6 +15,7 @@ from ._base import Clock
 from .facts import FactsMixin
 from .inbox import InboxMixin
 from .kv import KVMixin
+from .recall import RecallMixin
 from .sessions import SessionsMixin
 from .usage import UsageMixin
 
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 DB_FILENAME = "exoclaw.db"
 
 
-class SQLiteStore(SessionsMixin, UsageMixin, FactsMixin, KVMixin, InboxMixin):
+class SQLiteStore(SessionsMixin, RecallMixin, UsageMixin, FactsMixin, KVMixin, InboxMixin):
     """``SQLiteStore(path=None, *, clock=None)``: ``path`` ``None`` / ``":memory:"`` keeps nothing.
 
     Opening applies pending migrations; it raises ``sqlite3.Error`` or

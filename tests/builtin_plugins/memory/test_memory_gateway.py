@@ -182,7 +182,10 @@ async def test_semantic_disabled_learns_and_retrieves_nothing(tmp_path):
             await c.chat(chat("what's my dog's name?"))
             found = (await c.request("memory.search", {"query": "dog Luna", "session": SESSION}))["result"]
     assert found == []
-    assert "Luna" not in recorder.requests[-1].system
+    system = recorder.requests[-1].system
+    assert "What you remember" not in system  # no facts section
+    # what was said is still recalled from the record: the raw history is the truth, facts only an index
+    assert "Earlier conversation" in system and "my dog's name is Luna" in system
     assert [m.content for m in recorder.requests[-1].messages] == ["what's my dog's name?"]  # window 0
 
 

@@ -70,7 +70,7 @@ def request(store, text, person=ALICE):
 async def test_a_question_brings_its_fact_first(store, question, expected):
     parts = await SemanticPlugin().assemble_context(request(store, question))
     assert parts, question
-    assert parts[0].text.startswith(expected), [p.text for p in parts]
+    assert parts[0].text.startswith("- " + expected), [p.text for p in parts]
     assert all(p.kind == "fact" and p.relevance > 0 for p in parts)
     assert [p.relevance for p in parts] == sorted((p.relevance for p in parts), reverse=True)
     assert not any("Oslo" in p.text or "Rex" in p.text or "pilot" in p.text for p in parts)  # Bob's
@@ -126,7 +126,7 @@ async def test_retrieval_asks_the_store_not_a_python_scan(store):
             raise AssertionError("retrieval must not list every fact")
 
     parts = await SemanticPlugin().assemble_context(request(Spy(), "where's home?"))
-    assert parts[0].text == "the user lives in Berlin"
+    assert parts[0].text == "- the user lives in Berlin"
     assert len(calls) == 1 and calls[0][0] == ALICE
 
 

@@ -78,7 +78,9 @@ def error_of(frames: list[dict[str, Any]]) -> str | None:
 
 
 def usage_of(frames: list[dict[str, Any]]) -> dict[str, Any] | None:
-    return next((f["data"] for f in frames if f.get("event") == "usage"), None)
+    """The turn's usage event, its metering figures only (the context's composition is memory's)."""
+    usage = next((f["data"] for f in frames if f.get("event") == "usage"), None)
+    return None if usage is None else {k: v for k, v in usage.items() if k != "context"}
 
 
 async def chat_many(c: WSClient, params_list: list[dict[str, Any]], timeout: float = 60.0) -> list[list[dict[str, Any]]]:

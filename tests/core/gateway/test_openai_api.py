@@ -89,6 +89,9 @@ async def test_stream_options_include_usage_adds_the_usage_only_chunk(tmp_path):
     assert u.prompt_tokens > 0 and u.completion_tokens > 0 and u.total_tokens == u.prompt_tokens + u.completion_tokens
     assert all(c.usage is None for c in body) and body[-1].choices[0].finish_reason == "stop"
     assert usage_chunk.model == "default"
+    # the extension member: the turn's cost and the context's composition in tokens by section (SPEC §9)
+    extra = u.model_extra["exoclaw"]
+    assert extra["cost_usd"] == 0.0 and extra["context"]["message"] > 0
 
 
 async def test_non_streaming_completion(tmp_path):
