@@ -113,6 +113,10 @@ class Runtime:
         self.providers: dict[str, ProviderInfo] = {}
         self.methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
         self.turns: set[asyncio.Task[Any]] = set()
+        #: turns writing their result to the store: too late to cancel (see :meth:`cancel`)
+        self.committing: set[asyncio.Task[Any]] = set()
+        #: why a turn was cancelled, when :meth:`cancel` did it (else: the gateway is stopping)
+        self.cancel_reasons: dict[asyncio.Task[Any], str] = {}
         #: work a turn leaves behind after its ``done`` (learning), outside the session's lane
         self.background: set[asyncio.Task[Any]] = set()
         self.connections = 0
@@ -223,6 +227,21 @@ class Runtime:
         self.turns.add(task)
         task.add_done_callback(self.turns.discard)
         return task
+
+    def cancel(self, turn: asyncio.Task[Any], reason: str) -> bool:
+        """Cancel a turn ``submit`` started, e.g. for a client's ``chat.cancel``.
+
+        Its upstream call is closed, its stream ends with an error (``reason``)
+        and ``DONE``, and nothing of it is stored. Returns False when it is too
+        late: the turn has ended, or is committing (it then completes and is
+        stored as usual).
+        """
+        if turn.done() or turn in self.committing or turn not in self.turns:
+            return False
+        self.cancel_reasons[turn] = reason
+        turn.add_done_callback(lambda t: self.cancel_reasons.pop(t, None))
+        turn.cancel()
+        return True
 
     # ------------------------------------------------------------ status
 

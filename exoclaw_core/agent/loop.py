@@ -43,6 +43,8 @@ from .tools import run_tools
 log = logging.getLogger("exoclaw.agent")
 
 SHUTTING_DOWN = "turn cancelled: the gateway is shutting down"
+#: ``Runtime.cancel``'s reason for a client's ``chat.cancel``
+CANCELLED_BY_CLIENT = "turn cancelled by the client"
 #: no plugin said how big the context may be: it is not trimmed
 UNLIMITED = 1 << 40
 
@@ -121,9 +123,10 @@ async def run_turn(rt: Any, message: IncomingMessage, route: Route, sink: Sink) 
         return outcome
     except asyncio.CancelledError:
         rt.metrics.turns.labels(agent.id, "cancelled").inc()
-        log.info("event=turn_cancelled session=%s", quote(route.session_key))
+        reason = rt.cancel_reasons.get(asyncio.current_task(), SHUTTING_DOWN)
+        log.info("event=turn_cancelled session=%s reason=%s", quote(route.session_key), quote(reason))
         # the stream still ends with exactly one done (a no-op if it was already sent)
-        await asyncio.shield(_fail(sink, ErrorKind.CANCELLED, SHUTTING_DOWN))
+        await asyncio.shield(_fail(sink, ErrorKind.CANCELLED, reason))
         raise
     except Exception as exc:  # noqa: BLE001 - a bug must still end the stream with one done
         rt.metrics.turns.labels(agent.id, "error").inc()
@@ -132,6 +135,7 @@ async def run_turn(rt: Any, message: IncomingMessage, route: Route, sink: Sink) 
         await _fail(sink, ErrorKind.INTERNAL, "internal error: the turn was not completed")
         return TurnOutcome(ok=False, error="internal error", kind=ErrorKind.INTERNAL)
     finally:
+        rt.committing.discard(asyncio.current_task())
         rt.metrics.turns_in_flight.dec()
         request_id.reset(token)
 
@@ -169,7 +173,13 @@ async def _turn(
             )
         tools: tuple[ToolSpec, ...] = tuple(_flatten(await hookcall.call_all(rt.pm, "list_tools", agent=public)))
         new_messages = await _llm_tool_loop(rt, agent, route, person_key, ctx, tools, sink, outcome, rid)
-        # the turn is committed before ``done``: done means "stored"
+        # the turn is committed before ``done``: done means "stored". From here on
+        # Runtime.cancel refuses (a cancel already requested wins: nothing is stored)
+        task = asyncio.current_task()
+        if task is not None:
+            if task.cancelling():
+                raise asyncio.CancelledError()
+            rt.committing.add(task)
         stored = (Message(role="user", content=message.content),) + tuple(new_messages)
         turn = await rt.store.append_turn(route.session_key, agent.id, stored, outcome.usage.total)
         outcome.ok = True
