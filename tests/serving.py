@@ -1,0 +1,61 @@
+"""Shared by the tests that run a real ``exoclaw serve`` (or another CLI command) as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+EXE = [sys.executable, "-m", "exoclaw_core.cli.main"]
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EXOCLAW_", "ANTHROPIC_", "OPENAI_"))}
+    env.update(HOME=str(tmp_path), EXOCLAW_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen, port: int, banner: str):
+        self.proc, self.port, self.banner = proc, port, banner
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+
+def start_serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> Served:
+    proc = subprocess.Popen(
+        [*EXE, "serve", "--port", "0", *args], env=env or clean_env(tmp_path),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        m = re.search(r"listening on ws://[^:]+:(\d+)/ws", line)
+        if m:
+            # read the rest of the banner without blocking forever
+            banner = "".join(lines)
+            return Served(proc, int(m.group(1)), banner)
+    proc.kill()
+    out, err = proc.communicate()
+    raise AssertionError(f"serve did not start: {''.join(lines)}{out}\n{err}")
+
+
+def run_cli(tmp_path: Path, *args: str, env=None, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([*EXE, *args], env=env or clean_env(tmp_path), capture_output=True, text=True, timeout=timeout)
+
+
+def stop(served: Served, sig=signal.SIGTERM, timeout: float = 10) -> tuple[int, str, str]:
+    served.proc.send_signal(sig)
+    out, err = served.proc.communicate(timeout=timeout)
+    return served.proc.returncode, out, err
