@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from .main import UserError
+from .errors import UserError
 
 log = logging.getLogger("exoclaw.serve")
 
