@@ -212,18 +212,26 @@ class Runtime:
             raise NoAgent(f"no agent configured for {message.channel}:{message.account}:{message.peer}")
         return route
 
-    async def submit(self, message: IncomingMessage, sink: Sink, route: Route | None = None) -> asyncio.Task[TurnOutcome]:
+    async def submit(
+        self, message: IncomingMessage, sink: Sink, route: Route | None = None, *, replaces: int | None = None,
+    ) -> asyncio.Task[TurnOutcome]:
         """Route ``message`` (unless ``route`` is given) and start its turn; the one way in for every face.
 
         The turn runs as the runtime's own task: a client that goes away does
         not cancel it (it completes and is stored). ``sink`` receives the
         turn's events, ending with exactly one ``DONE``.
 
+        ``replaces``: the seq of the session's last turn, when this turn is
+        a new answer to the same message (a chat UI's "regenerate"). If that
+        turn is still the session's last when this one runs, the model does
+        not see it and it is replaced when this turn is stored; otherwise
+        this is an ordinary new turn.
+
         :raises NoAgent: no agent for this message (nothing ran).
         """
         if route is None:
             route = await self.route(message)
-        task = asyncio.get_running_loop().create_task(run_turn(self, message, route, sink))
+        task = asyncio.get_running_loop().create_task(run_turn(self, message, route, sink, replaces=replaces))
         self.turns.add(task)
         task.add_done_callback(self.turns.discard)
         return task

@@ -100,7 +100,9 @@ async def _fail(sink: Sink, kind: ErrorKind, text: str) -> None:
     await sink(DONE)
 
 
-async def run_turn(rt: Any, message: IncomingMessage, route: Route, sink: Sink) -> TurnOutcome:
+async def run_turn(
+    rt: Any, message: IncomingMessage, route: Route, sink: Sink, *, replaces: int | None = None,
+) -> TurnOutcome:
     """Run one turn in the session's lane; its events go to ``sink``, ending with exactly one ``DONE``.
 
     Learning (``after_turn``) is started after the lane is released: the
@@ -116,7 +118,7 @@ async def run_turn(rt: Any, message: IncomingMessage, route: Route, sink: Sink) 
     rt.metrics.turns_in_flight.inc()
     try:
         async with rt.lanes.hold(route.session_key):
-            outcome, learn = await _turn(rt, agent, message, route, sink, rid)
+            outcome, learn = await _turn(rt, agent, message, route, sink, rid, replaces)
         rt.metrics.turns.labels(agent.id, "ok" if outcome.ok else "error").inc()
         if learn is not None:
             rt.spawn_background(_learn(rt, learn, rid))
@@ -149,7 +151,8 @@ async def _learn(rt: Any, turn: CompletedTurn, rid: str) -> None:
 
 
 async def _turn(
-    rt: Any, agent: AgentConfig, message: IncomingMessage, route: Route, sink: Sink, rid: str
+    rt: Any, agent: AgentConfig, message: IncomingMessage, route: Route, sink: Sink, rid: str,
+    replaces: int | None = None,
 ) -> tuple[TurnOutcome, CompletedTurn | None]:
     started = time.perf_counter()
     public = rt.agents[agent.id]
@@ -157,12 +160,17 @@ async def _turn(
     log.info("event=turn_start agent=%s session=%s chars=%d", agent.id, quote(route.session_key), len(message.content))
     outcome = TurnOutcome(ok=False)
     try:
+        if replaces is not None:  # in the lane: is the turn to replace still the session's last?
+            last = await rt.store.load_turns(route.session_key, 1)
+            replaces = replaces if last and last[-1].seq == replaces else None
         parts: list[ContextPart] = _flatten(
             await hookcall.call_all(
                 rt.pm, "assemble_context", concurrent=True,
                 request=ContextRequest(public, route, message, person_key, rt.store),
             )
         )
+        if replaces is not None:  # the answer being replaced is not shown to the model
+            parts = [p for p in parts if not (p.kind == "turn" and p.turn is not None and p.turn.seq == replaces)]
         policy = await hookcall.call_first(rt.pm, "context_policy", agent=public)
         ctx = build_context(agent, message, parts, policy.tokens if isinstance(policy, ContextPolicy) else UNLIMITED)
         outcome.context_tokens = ctx.tokens
@@ -181,7 +189,11 @@ async def _turn(
                 raise asyncio.CancelledError()
             rt.committing.add(task)
         stored = (Message(role="user", content=message.content),) + tuple(new_messages)
-        turn = await rt.store.append_turn(route.session_key, agent.id, stored, outcome.usage.total)
+        if replaces is None:
+            turn = await rt.store.append_turn(route.session_key, agent.id, stored, outcome.usage.total)
+        else:
+            turn = await rt.store.append_turn(route.session_key, agent.id, stored, outcome.usage.total,
+                                              replaces=replaces)
         outcome.ok = True
     except TurnFailed as exc:
         # a provider's or plugin's own text may quote a credential: never stream one

@@ -57,7 +57,8 @@ class SessionsMixin(StoreBase):
     # -- writing ----------------------------------------------------------
 
     async def append_turn(
-        self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int
+        self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int, *,
+        replaces: int | None = None,
     ) -> Turn:
         """Store one whole turn (its messages in order) in ONE transaction.
 
@@ -66,13 +67,18 @@ class SessionsMixin(StoreBase):
         get the turn's time. Returns the stored ``Turn`` with its 1-based
         ``seq`` in the session and its ``created_at``. When this returns the
         turn is committed (it survives the process being killed).
+
+        ``replaces``: the seq of a turn of this session that the new one
+        replaces (a regenerated answer); it is removed with its messages in
+        the same transaction (its tokens stay counted: they were spent). When
+        it was the last turn, the new one takes its seq.
         """
         messages = tuple(messages)
         for message in messages:
             if message.role not in _ROLES:
                 raise ValueError(f"unknown message role: {message.role!r}")
         now = self._now()
-        return await self._run(self._append_turn, session_key, agent_id, messages, int(tokens), now)
+        return await self._run(self._append_turn, session_key, agent_id, messages, int(tokens), now, replaces)
 
     def _append_turn(
         self,
@@ -82,6 +88,7 @@ class SessionsMixin(StoreBase):
         messages: tuple[Message, ...],
         tokens: int,
         now: str,
+        replaces: int | None = None,
     ) -> Turn:
         rows = [
             (
@@ -96,6 +103,14 @@ class SessionsMixin(StoreBase):
         ]
 
         def write(conn: sqlite3.Connection) -> int:
+            if replaces is not None:
+                removed = conn.execute(
+                    """SELECT COUNT(*) FROM messages WHERE turn_id =
+                       (SELECT id FROM turns WHERE session_key = ? AND seq = ?)""", (session_key, replaces),
+                ).fetchone()[0]
+                conn.execute("DELETE FROM turns WHERE session_key = ? AND seq = ?", (session_key, replaces))
+                conn.execute("UPDATE sessions SET message_count = message_count - ? WHERE key = ?",
+                             (removed, session_key))
             conn.execute(
                 """INSERT INTO sessions(key, agent_id, created_at, updated_at, message_count, tokens)
                    VALUES (?, ?, ?, ?, ?, ?)
