@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from tests.harness import WSClient
-from tests.serving import EXE, clean_env, run_cli, start_serve, stop
+from tests.serving import EXE, clean_env, readme_block, run_cli, start_serve, stop
 
 TOKEN = "a-token-of-sufficient-length-42"
 SLOW = '[agent]\nprovider = "echo"\noptions = { chunk_delay_s = 0.15 }\n[agents.work]\nprovider = "echo"\n'
@@ -62,6 +62,7 @@ def test_a_wrong_token_fails_with_one_line(tmp_path, token_gateway, command):
 
 def test_global_flags_after_the_command(tmp_path):
     served = start_serve(tmp_path, "--debug")
+    assert f'try: exoclaw chat --url {served.url} "hello"' in served.banner
     try:
         r = run_cli(tmp_path, "status", "--debug", "--url", served.url)
         assert r.returncode == 0, r.stderr
@@ -245,3 +246,14 @@ def test_ctrl_c_during_a_single_message_cancels_it_on_the_gateway(tmp_path):
         assert user_messages(served.url) == {}
     finally:
         stop(served)
+
+
+def test_the_readme_shows_what_the_first_chat_prints(tmp_path):
+    served = start_serve(tmp_path)  # zero-config, as after the README's first command
+    try:
+        r = run_cli(tmp_path, "chat", "hello", "--url", served.url)  # a free port, not 7200: tests run side by side
+    finally:
+        stop(served)
+    assert r.returncode == 0, r.stderr
+    shown = r.stdout.rstrip("\n").splitlines() + r.stderr.rstrip("\n").splitlines()
+    assert shown == readme_block('exoclaw chat "hello"')

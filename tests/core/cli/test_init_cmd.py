@@ -8,7 +8,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from tests.serving import EXE, clean_env, run_cli, start_serve, stop
+from tests.serving import EXE, clean_env, readme_block, run_cli, start_serve, stop
 
 KEY = "sk-pasted-DISTINCTIVE-4f2a"
 
@@ -38,9 +38,10 @@ def test_init_yes_offline_then_serve_streams_a_reply_and_runs_a_bundled_tool(tmp
     try:
         r = run_cli(tmp_path, "chat", "hello", "--url", served.url)
         assert r.returncode == 0 and "You said: hello" in r.stdout, r.stderr
-        r = run_cli(tmp_path, "chat", '/tool echo {"text": "tools work offline"}', "--url", served.url)
+        r = run_cli(tmp_path, "chat", '/tool echo {"text": "offline tool"}', "--url", served.url)
         assert r.returncode == 0, r.stderr
-        assert "[tool echo " in r.stderr and "[result: tools work offline]" in r.stderr
+        assert "[tool echo " in r.stderr and "[result: offline tool]" in r.stderr
+        assert r.stdout.splitlines()[:2] == readme_block("""exoclaw chat '/tool echo {"text": "offline tool"}'""")
     finally:
         stop(served)
 
