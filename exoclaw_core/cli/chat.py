@@ -107,9 +107,11 @@ def turn(loop: LoopThread, client: Client, params: dict[str, Any]) -> str:
     except KeyboardInterrupt:
         pass
     print("\n^C", file=sys.stderr, flush=True)
-    loop.run(client.cancel(rid))
-    pending.result()  # the stream's end: its error ("turn cancelled by the client") and done
-    return "cancelled"
+    cancelled = loop.run(client.cancel(rid))
+    result = pending.result()  # the stream's end: its error ("turn cancelled by the client") and done
+    if cancelled:
+        return "cancelled"
+    return "ok" if result.ok else "failed"  # it had ended (or was being stored) already
 
 
 def interactive(loop: LoopThread, client: Client, conv: Conversation) -> int:
