@@ -53,10 +53,15 @@ class BindingSchema(Section):
     peer_id = Str(metadata={"doc": "Match this peer (a chat, a conversation).", "example": "work-group-123"})
     guild_id = Str(metadata={"doc": "Match this guild (a server, a workspace)."})
     team_id = Str(metadata={"doc": "Match this team."})
-    account_id = Str(metadata={"doc": "Match this sender."})
+    account_id = Str(metadata={"doc": "Match this sender (an OpenAI client's `user`)."})
 
 
-BINDINGS = TableArray(BindingSchema, label_key="channel")
+BINDINGS = TableArray(BindingSchema, label_key="channel", metadata={
+    "example": [
+        {"channel": "telegram", "peer_id": "work-group-123", "agent_id": "work"},
+        {"channel": "mock", "account_id": "alice", "agent_id": "personal"},
+    ],
+})
 MATCH_KEYS = ("peer_id", "guild_id", "team_id", "account_id", "channel")
 
 # (binding attribute, message attribute, shape bit), in priority order.

@@ -113,6 +113,10 @@ class Runtime:
         self.providers: dict[str, ProviderInfo] = {}
         self.methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
         self.turns: set[asyncio.Task[Any]] = set()
+        #: turns writing their result to the store: too late to cancel (see :meth:`cancel`)
+        self.committing: set[asyncio.Task[Any]] = set()
+        #: why a turn was cancelled, when :meth:`cancel` did it (else: the gateway is stopping)
+        self.cancel_reasons: dict[asyncio.Task[Any], str] = {}
         #: work a turn leaves behind after its ``done`` (learning), outside the session's lane
         self.background: set[asyncio.Task[Any]] = set()
         self.connections = 0
@@ -208,21 +212,44 @@ class Runtime:
             raise NoAgent(f"no agent configured for {message.channel}:{message.account}:{message.peer}")
         return route
 
-    async def submit(self, message: IncomingMessage, sink: Sink, route: Route | None = None) -> asyncio.Task[TurnOutcome]:
+    async def submit(
+        self, message: IncomingMessage, sink: Sink, route: Route | None = None, *, replaces: int | None = None,
+    ) -> asyncio.Task[TurnOutcome]:
         """Route ``message`` (unless ``route`` is given) and start its turn; the one way in for every face.
 
         The turn runs as the runtime's own task: a client that goes away does
         not cancel it (it completes and is stored). ``sink`` receives the
         turn's events, ending with exactly one ``DONE``.
 
+        ``replaces``: the seq of the session's last turn, when this turn is
+        a new answer to the same message (a chat UI's "regenerate"). If that
+        turn is still the session's last when this one runs, the model does
+        not see it and it is replaced when this turn is stored; otherwise
+        this is an ordinary new turn.
+
         :raises NoAgent: no agent for this message (nothing ran).
         """
         if route is None:
             route = await self.route(message)
-        task = asyncio.get_running_loop().create_task(run_turn(self, message, route, sink))
+        task = asyncio.get_running_loop().create_task(run_turn(self, message, route, sink, replaces=replaces))
         self.turns.add(task)
         task.add_done_callback(self.turns.discard)
         return task
+
+    def cancel(self, turn: asyncio.Task[Any], reason: str) -> bool:
+        """Cancel a turn ``submit`` started, e.g. for a client's ``chat.cancel``.
+
+        Its upstream call is closed, its stream ends with an error (``reason``)
+        and ``DONE``, and nothing of it is stored. Returns False when it is too
+        late: the turn has ended, or is committing (it then completes and is
+        stored as usual).
+        """
+        if turn.done() or turn in self.committing or turn not in self.turns:
+            return False
+        self.cancel_reasons[turn] = reason
+        turn.add_done_callback(lambda t: self.cancel_reasons.pop(t, None))
+        turn.cancel()
+        return True
 
     # ------------------------------------------------------------ status
 

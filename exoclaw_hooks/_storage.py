@@ -76,8 +76,9 @@ class Store(Protocol):
     async def load_turns(self, session_key: str, limit: int) -> list[Turn]: ...
     async def append_turn(
         self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int, *,
-        speaker: str | None = None, context: Mapping[str, int] | None = None,
-    ) -> Turn: ...  # one transaction; speaker: the user's name as the channel reported it
+        speaker: str | None = None, context: Mapping[str, int] | None = None, replaces: int | None = None,
+    ) -> Turn: ...  # one transaction; speaker: the user's name as the channel reported it; replaces: the seq
+    # of the session's turn this one replaces (a regenerated answer), removed in the same transaction
     async def turn_contexts(self, session_key: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
 
     # recall (everything said, indexed)

@@ -147,7 +147,9 @@ class TableArray(fields.List):
     default_error_messages = {"required": REQUIRED, "invalid": "must be an array of tables ([[...]])"}
 
     def __init__(self, schema: type, *, label_key: str | None = None, **kwargs: Any):
-        super().__init__(Nested(schema), metadata={"label_key": label_key}, **kwargs)
+        # metadata may also carry "doc" and the "example" entries of the generated example config
+        metadata = {**kwargs.pop("metadata", {}), "label_key": label_key}
+        super().__init__(Nested(schema), metadata=metadata, **kwargs)
 
 
 # --------------------------------------------------------------------------

@@ -59,3 +59,18 @@ def stop(served: Served, sig=signal.SIGTERM, timeout: float = 10) -> tuple[int, 
     served.proc.send_signal(sig)
     out, err = served.proc.communicate(timeout=timeout)
     return served.proc.returncode, out, err
+
+
+def readme_block(command: str) -> list[str]:
+    """The lines the README shows after ``$ <command>`` (an indented block)."""
+    lines = (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines()
+    start = lines.index(f"    $ {command}") + 1
+    block = []
+    for line in lines[start:]:
+        if line and not line.startswith("    "):
+            break
+        block.append(line[4:])
+    while block and not block[-1]:
+        block.pop()
+    return block
+

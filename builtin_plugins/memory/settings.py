@@ -21,7 +21,7 @@ EXTRACTORS = ("rules", "llm", "off")
 
 class MemorySchema(Section):
     episodic_window = Int(minimum=0, metadata={"doc": "Recent turns of the session offered whole.", "example": 5})
-    semantic_enabled = Bool(metadata={"doc": "Learn and recall facts (false: the semantic layer is off)."})
+    semantic_enabled = Bool(metadata={"doc": "Learn and recall facts (false: the semantic layer is off).", "example": True})
     context_tokens = Int(minimum=1, metadata={
         "doc": "One budget for the whole assembled context, in tokens.", "example": 4000})
     shares = Table(Num(), metadata={

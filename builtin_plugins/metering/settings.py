@@ -56,7 +56,8 @@ class BudgetLimitsSchema(Section):
 
 class BudgetsSchema(BudgetLimitsSchema):
     agents = Table(Nested(BudgetLimitsSchema), metadata={
-        "doc": "Per-agent limits ([budgets.agents.ID], same keys), counted over all that agent's sessions."})
+        "doc": "Per-agent limits ([budgets.agents.ID], same keys), counted over all that agent's sessions.",
+        "list_keys": False, "example": {"work": {"daily": 100000}}})
 
 
 class PriceSchema(Section):
@@ -68,7 +69,13 @@ class PriceSchema(Section):
     cache_write = Num(metadata={"doc": "USD per million cache-write tokens (default: the input price)."})
 
 
-PRICING = Table(Nested(PriceSchema), key_validate=pricing_key)
+PRICING = Table(Nested(PriceSchema), key_validate=pricing_key, metadata={
+    "example": {
+        "anthropic:claude-sonnet-4-5": {"input": 3.0, "output": 15.0, "cache_read": 0.3, "cache_write": 3.75},
+        "openai:gpt-4o-mini": {"input": 0.15, "output": 0.6},
+    },
+    "hint": {"openai:my-local-model": {"input": 0.0, "output": 0.0}},
+})
 
 
 def build_budgets(data: Mapping[str, Any], context: ConfigContext) -> BudgetsConfig:

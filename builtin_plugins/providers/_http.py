@@ -7,9 +7,12 @@ the rest:
 * the request goes through the gateway's shared session (``host.http()``),
   with a connect timeout and a maximum gap between chunks (``sock_read``);
 * failures become :class:`ProviderError` with a short reason —
-  ``connection refused``, ``timeout``, the provider's own message for HTTP
-  errors (retryable for 408, 429, 5xx, with ``retry_after``), ``stream ended
-  before completion`` — and ``output_started`` once anything was yielded;
+  ``connection refused (URL)``, ``timeout (URL)``, the provider's own message
+  for HTTP errors (retryable for 408, 429, 5xx, with ``retry_after``),
+  ``stream ended before completion`` — and ``output_started`` once anything
+  was yielded. A failure to reach the server names the URL it tried (without
+  credentials or query string: see :func:`safe_url`), so a wrong ``base_url``
+  or a missing network is obvious;
 * the API key never reaches a log line or a reason: headers are logged
   redacted and every reason is scrubbed of the key.
 
@@ -26,6 +29,7 @@ import json
 import logging
 from contextlib import aclosing
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -59,6 +63,20 @@ def timeouts(settings: ProviderSettings) -> aiohttp.ClientTimeout:
 def redact(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers fit for a log line: credentials replaced by ``[redacted]``."""
     return {k: ("[redacted]" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+def safe_url(url: str) -> str:
+    """``url`` fit for an error or a log line: no user, password, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "the configured base_url"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def scrub(text: str, secret: str | None) -> str:
@@ -174,18 +192,22 @@ class SSECall:
         except (ProviderError, GeneratorExit):
             raise
         except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise self._failed(exc, "timeout") from None
+            raise self._failed(exc, f"timeout ({safe_url(self.url)})") from None
         except aiohttp.ClientConnectorError as exc:
             if getattr(exc.os_error, "errno", None) == errno.ECONNREFUSED:
-                raise self._failed(exc, "connection refused") from None
+                raise self._failed(exc, f"connection refused ({safe_url(self.url)})") from None
             detail = getattr(exc.os_error, "strerror", None) or type(exc).__name__
-            raise self._failed(exc, f"cannot connect to {exc.host}:{exc.port} ({detail})") from None
+            raise self._failed(exc, f"cannot connect to {safe_url(self.url)} ({detail})") from None
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-            raise self._failed(exc, CUT if self._responded else "server disconnected") from None
+            if self._responded:
+                raise self._failed(exc, CUT) from None
+            raise self._failed(exc, f"server disconnected ({safe_url(self.url)})") from None
         except SSEError as exc:
             raise self._failed(exc, str(exc)) from None
         except aiohttp.ClientError as exc:
             raise self._failed(exc, f"request failed ({type(exc).__name__})") from None
+        except ValueError as exc:  # aiohttp refuses the request itself (e.g. credentials in the URL and a header)
+            raise self._failed(exc, f"cannot send the request to {safe_url(self.url)} ({short(str(exc))})") from None
 
     def _failed(self, exc: BaseException, reason: str) -> ProviderError:
         log.debug("%s: %s (%s)", self.name, reason, type(exc).__name__)

@@ -49,13 +49,25 @@ class PluginSchema(Section):
     secrets = Table(Str(validate=env_name), metadata={
         "doc": "name -> environment variable; the host fills {{secret:NAME}}, the plugin never sees a value."})
     config = Table(Str(allow_empty=True), metadata={"doc": "Free-form settings the plugin reads with config_get."})
-    timeout_ms = Int(minimum=1, metadata={"doc": "Milliseconds one call may run (an endless loop is stopped).", "example": 1000})
-    memory_max_pages = Int(minimum=1, maximum=65536, metadata={"doc": "Memory cap, in 64 KiB pages.", "example": 256})
-    max_output_bytes = Int(minimum=1, metadata={"doc": "Largest output of one call, in bytes."})
+    timeout_ms = Int(minimum=1, metadata={"doc": "Milliseconds one call may run (an endless loop is stopped; default 1000).", "example": 1000})
+    memory_max_pages = Int(minimum=1, maximum=65536, metadata={"doc": "Memory cap, in 64 KiB pages (default 256).", "example": 256})
+    max_output_bytes = Int(minimum=1, metadata={"doc": "Largest output of one call, in bytes (default 1048576)."})
     sha256 = Str(validate=sha256, metadata={"doc": "Pin the module: refuse it unless its SHA-256 is this."})
 
 
-PLUGINS = TableArray(PluginSchema, label_key="name")
+PLUGINS = TableArray(PluginSchema, label_key="name", metadata={
+    "example": [
+        {"name": "echo", "path": "../wasm_plugins/build/echo.wasm", "capabilities": [], "timeout_ms": 1000},
+        {"name": "kv", "path": "../wasm_plugins/build/kv.wasm", "capabilities": ["store:kv"]},
+        {"name": "fetch", "path": "../wasm_plugins/build/fetch.wasm", "capabilities": ["http:example.com"],
+         "timeout_ms": 5000},
+        {"name": "mock", "path": "../wasm_plugins/build/mock.wasm", "capabilities": ["http:127.0.0.1"],
+         "config": {"reply_url": "http://127.0.0.1:9000/reply"}},
+        {"name": "telegram", "path": "../wasm_plugins/build/telegram.wasm", "capabilities": ["http:api.telegram.org"],
+         "secrets": {"bot_token": "TELEGRAM_BOT_TOKEN", "webhook_secret": "TELEGRAM_WEBHOOK_SECRET"},
+         "config": {"api_base": "https://api.telegram.org"}},
+    ],
+})
 
 
 def build_plugins(entries: list[Mapping[str, Any]], context: ConfigContext) -> tuple[WasmPluginConfig, ...]:

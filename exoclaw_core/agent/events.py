@@ -29,7 +29,7 @@ class ErrorKind(str, enum.Enum):
     DEADLINE = "deadline"  # the call's or the turn's deadline passed
     TOOL_LOOP = "tool_loop"  # the model kept asking for tools past max_tool_iterations
     REFUSED = "refused"  # a before_llm_call plugin refused the call
-    CANCELLED = "cancelled"  # the gateway is shutting down
+    CANCELLED = "cancelled"  # the gateway is shutting down, or the client cancelled (chat.cancel)
     INTERNAL = "internal"  # a bug: the turn was not completed
 
 

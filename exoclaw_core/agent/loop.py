@@ -44,6 +44,8 @@ from .tools import run_tools
 log = logging.getLogger("exoclaw.agent")
 
 SHUTTING_DOWN = "turn cancelled: the gateway is shutting down"
+#: ``Runtime.cancel``'s reason for a client's ``chat.cancel``
+CANCELLED_BY_CLIENT = "turn cancelled by the client"
 #: no plugin said how big the context may be: it is not trimmed
 UNLIMITED = 1 << 40
 
@@ -99,7 +101,9 @@ async def _fail(sink: Sink, kind: ErrorKind, text: str) -> None:
     await sink(DONE)
 
 
-async def run_turn(rt: Any, message: IncomingMessage, route: Route, sink: Sink) -> TurnOutcome:
+async def run_turn(
+    rt: Any, message: IncomingMessage, route: Route, sink: Sink, *, replaces: int | None = None,
+) -> TurnOutcome:
     """Run one turn in the session's lane; its events go to ``sink``, ending with exactly one ``DONE``.
 
     Learning (``after_turn``) is started after the lane is released: the
@@ -115,16 +119,17 @@ async def run_turn(rt: Any, message: IncomingMessage, route: Route, sink: Sink) 
     rt.metrics.turns_in_flight.inc()
     try:
         async with rt.lanes.hold(route.session_key):
-            outcome, learn = await _turn(rt, agent, message, route, sink, rid)
+            outcome, learn = await _turn(rt, agent, message, route, sink, rid, replaces)
         rt.metrics.turns.labels(agent.id, "ok" if outcome.ok else "error").inc()
         if learn is not None:
             rt.spawn_background(_learn(rt, learn, rid))
         return outcome
     except asyncio.CancelledError:
         rt.metrics.turns.labels(agent.id, "cancelled").inc()
-        log.info("event=turn_cancelled session=%s", quote(route.session_key))
+        reason = rt.cancel_reasons.get(asyncio.current_task(), SHUTTING_DOWN)
+        log.info("event=turn_cancelled session=%s reason=%s", quote(route.session_key), quote(reason))
         # the stream still ends with exactly one done (a no-op if it was already sent)
-        await asyncio.shield(_fail(sink, ErrorKind.CANCELLED, SHUTTING_DOWN))
+        await asyncio.shield(_fail(sink, ErrorKind.CANCELLED, reason))
         raise
     except Exception as exc:  # noqa: BLE001 - a bug must still end the stream with one done
         rt.metrics.turns.labels(agent.id, "error").inc()
@@ -133,6 +138,7 @@ async def run_turn(rt: Any, message: IncomingMessage, route: Route, sink: Sink) 
         await _fail(sink, ErrorKind.INTERNAL, "internal error: the turn was not completed")
         return TurnOutcome(ok=False, error="internal error", kind=ErrorKind.INTERNAL)
     finally:
+        rt.committing.discard(asyncio.current_task())
         rt.metrics.turns_in_flight.dec()
         request_id.reset(token)
 
@@ -146,7 +152,8 @@ async def _learn(rt: Any, turn: CompletedTurn, rid: str) -> None:
 
 
 async def _turn(
-    rt: Any, agent: AgentConfig, message: IncomingMessage, route: Route, sink: Sink, rid: str
+    rt: Any, agent: AgentConfig, message: IncomingMessage, route: Route, sink: Sink, rid: str,
+    replaces: int | None = None,
 ) -> tuple[TurnOutcome, CompletedTurn | None]:
     started = time.perf_counter()
     public = rt.agents[agent.id]
@@ -154,12 +161,17 @@ async def _turn(
     log.info("event=turn_start agent=%s session=%s chars=%d", agent.id, quote(route.session_key), len(message.content))
     outcome = TurnOutcome(ok=False)
     try:
+        if replaces is not None:  # in the lane: is the turn to replace still the session's last?
+            last = await rt.store.load_turns(route.session_key, 1)
+            replaces = replaces if last and last[-1].seq == replaces else None
         parts: list[ContextPart] = _flatten(
             await hookcall.call_all(
                 rt.pm, "assemble_context", concurrent=True,
                 request=ContextRequest(public, route, message, person_key, rt.store),
             )
         )
+        if replaces is not None:  # the answer being replaced is not shown to the model
+            parts = [p for p in parts if not (p.kind == "turn" and p.turn is not None and p.turn.seq == replaces)]
         policy = await hookcall.call_first(rt.pm, "context_policy", agent=public)
         if isinstance(policy, ContextPolicy):
             ctx = build_context(agent, message, parts, policy.tokens, policy.shares)
@@ -180,10 +192,16 @@ async def _turn(
                 f"turn stopped: it took longer than its deadline of {agent.turn_timeout_s:g} s (turn_timeout_s)",
                 ErrorKind.DEADLINE,
             ) from None
-        # the turn is committed before ``done``: done means "stored"
+        # the turn is committed before ``done``: done means "stored". From here on
+        # Runtime.cancel refuses (a cancel already requested wins: nothing is stored)
+        task = asyncio.current_task()
+        if task is not None:
+            if task.cancelling():
+                raise asyncio.CancelledError()
+            rt.committing.add(task)
         stored = (Message(role="user", content=message.content),) + tuple(new_messages)
         turn = await rt.store.append_turn(route.session_key, agent.id, stored, outcome.usage.total,
-                                          speaker=message.sender, context=ctx.composition)
+                                          speaker=message.sender, context=ctx.composition, replaces=replaces)
         outcome.ok = True
     except TurnFailed as exc:
         # a provider's or plugin's own text may quote a credential: never stream one

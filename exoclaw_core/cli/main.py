@@ -8,10 +8,9 @@ import sys
 from typing import Callable, Sequence
 
 from .. import __version__
+from .errors import UserError
 
-
-class UserError(Exception):
-    """A problem the user can fix: printed as one sentence, exit code 1, no traceback."""
+__all__ = ["UserError", "build_parser", "main"]
 
 
 def _add_client_args(p: argparse.ArgumentParser) -> None:
@@ -19,41 +18,67 @@ def _add_client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", default=None, help="gateway token (default $EXOCLAW_TOKEN)")
 
 
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="config file (default $EXOCLAW_CONFIG or ~/.exoclaw/config.toml)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # global flags are accepted before the command and after it (`exoclaw serve --debug`);
+    # SUPPRESS keeps a subcommand's absent flag from undoing the one given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show debug logs and tracebacks")
     parser = argparse.ArgumentParser(prog="exoclaw", description="Exoclaw: a small, safe AI-assistant gateway.")
     parser.add_argument("--version", action="version", version=f"exoclaw {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show debug logs and tracebacks")
+    parser.add_argument("--debug", action="store_true", default=False, help="show debug logs and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
+
     for name in ("serve", "gateway"):
-        p = sub.add_parser(name, help="start the gateway" + (" (alias of serve)" if name == "gateway" else ""))
-        p.add_argument("--config", default=None, help="config file (default $EXOCLAW_CONFIG or ~/.exoclaw/config.toml)")
+        p = command(name, "start the gateway" + (" (alias of serve)" if name == "gateway" else ""))
+        _config_arg(p)
         p.add_argument("--bind", default=None, help="address to listen on")
         p.add_argument("--port", type=int, default=None, help="port to listen on (0 = any free port)")
 
-    p = sub.add_parser("chat", help="talk to a running gateway")
+    p = command("init", "write a commented config, pick a provider, get the bundled tools ready")
+    _config_arg(p)
+    p.add_argument("--yes", "-y", action="store_true", help="ask nothing: detect the provider from the environment")
+    p.add_argument("--provider", default=None, help="anthropic, openai, echo, or another registered provider")
+    p.add_argument("--model", default=None, help="model id (default: the provider's)")
+    p.add_argument("--base-url", default=None, help="the provider's endpoint (e.g. a local OpenAI-compatible server)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing config file")
+
+    p = command("chat", "talk to a running gateway")
     p.add_argument("message", nargs="?", default=None, help="send one message and print the reply")
     _add_client_args(p)
+    p.add_argument("--agent", default=None, help="the agent to talk to (default: the one the bindings pick)")
     p.add_argument("--channel", default="cli")
     p.add_argument("--account", default=None, help="default: $USER")
     p.add_argument("--peer", default="main")
 
-    p = sub.add_parser("status", help="status of a running gateway")
+    p = command("status", "status of a running gateway")
     _add_client_args(p)
 
-    p = sub.add_parser("config", help="configuration commands")
+    p = command("config", "configuration commands")
     csub = p.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
-    c = csub.add_parser("check", help="load and validate the config")
-    c.add_argument("--config", default=None)
+    c = csub.add_parser("check", help="load and validate the config: keys, tools, every problem listed",
+                        parents=[common])
+    _config_arg(c)
+    for name in ("example", "schema"):
+        e = csub.add_parser(name, parents=[common], help="print the commented example config generated from the "
+                            "declared settings" + (" (alias of example)" if name == "schema" else ""))
+        e.add_argument("--builtin-only", action="store_true", help="only Exoclaw's own plugins' tables")
 
-    p = sub.add_parser("plugins", help="list hook plugins and WASM plugins")
-    p.add_argument("--config", default=None)
+    p = command("plugins", "list hook plugins and WASM plugins")
+    _config_arg(p)
 
     from .memory_cmd import add_parser as add_memory_parser
 
-    add_memory_parser(sub, _add_client_args)
+    add_memory_parser(sub, _add_client_args, common)
 
-    p = sub.add_parser("usage", help="token and cost report")
+    p = command("usage", "token and cost report")
     p.add_argument("--session", default=None, help="only this session key")
     p.add_argument("--by", choices=("day", "model", "agent", "session"), default="model")
     p.add_argument("--json", action="store_true", help="print JSON rows")
@@ -63,36 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = {
+    "serve": ("serve", "run_serve"),
+    "gateway": ("serve", "run_serve"),
+    "init": ("init_cmd", "run_init"),
+    "chat": ("chat", "run_chat"),
+    "status": ("status_cmd", "run_status"),
+    "config": ("config_cmd", "run_config"),
+    "plugins": ("plugins_cmd", "run_plugins"),
+    "usage": ("usage_cmd", "run_usage"),
+    "memory": ("memory_cmd", "run_memory"),
+}
+
+
 def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
-    if args.command in ("serve", "gateway"):
-        from .serve import run_serve
+    import importlib
 
-        return run_serve
-    if args.command == "chat":
-        from .client import run_chat
-
-        return run_chat
-    if args.command == "status":
-        from .client import run_status
-
-        return run_status
-    if args.command == "config":
-        from .config_cmd import run_config
-
-        return run_config
-    if args.command == "plugins":
-        from .plugins_cmd import run_plugins
-
-        return run_plugins
-    if args.command == "memory":
-        from .memory_cmd import run_memory
-
-        return run_memory
-    if args.command == "usage":
-        from .usage_cmd import run_usage
-
-        return run_usage
-    raise AssertionError(args.command)
+    module, function = COMMANDS[args.command]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), function)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # the gateway logs its events; the other commands only their warnings (unless asked)
     quiet = args.command not in ("serve", "gateway") and not os.environ.get("EXOCLAW_LOG")
-    setup_logging("debug" if args.debug else ("warning" if quiet else None))
+    setup_logging("debug" if debug else ("warning" if quiet else None))
     try:
         return _command(args)(args)
     except KeyboardInterrupt:

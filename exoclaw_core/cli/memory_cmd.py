@@ -49,12 +49,12 @@ async def _memory(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any, client_args: Any) -> None:
-    p = sub.add_parser("memory", help="what the gateway remembers about a person")
+def add_parser(sub: Any, client_args: Any, common: Any) -> None:
+    p = sub.add_parser("memory", help="what the gateway remembers about a person", parents=[common])
     msub = p.add_subparsers(dest="memory_command", metavar="SUBCOMMAND")
     for name, help_text in (("list", "the facts remembered about the person"),
                             ("forget", "retire a fact (superseded; its history is kept)")):
-        m = msub.add_parser(name, help=help_text)
+        m = msub.add_parser(name, help=help_text, parents=[common])
         client_args(m)
         m.add_argument("--session", default=None, help="a session key agent:channel:account:peer")
         m.add_argument("--agent", default=None, help="default: the gateway's default agent")

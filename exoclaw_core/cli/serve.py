@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from .main import UserError
+from .errors import UserError
 
 log = logging.getLogger("exoclaw.serve")
 
@@ -95,6 +95,14 @@ def _print_summary(rt, bind: str, port: int) -> None:  # type: ignore[no-untyped
     for a in s.agents.values():
         if a.provider == "echo":
             lines.append(BANNER_ECHO.format(id=a.id))
+    from ..readiness import missing_keys
+
+    for missing in missing_keys(s, rt.providers):
+        log.warning("event=api_key_missing agent=%s provider=%s variable=%s", missing.agent_id, missing.provider,
+                    missing.key_env)
+        lines.append(f"!! {missing.warning()}")
+    url = "" if (bind, port) == ("127.0.0.1", 7200) else f" --url ws://{host}:{port}/ws"
+    lines.append(f'  try: exoclaw chat{url} "hello"   (in another terminal)')
     # last, so that whoever waits for this line has the whole summary
     lines.append(f"listening on ws://{host}:{port}/ws (http://{host}:{port})")
     print("\n".join(lines), flush=True)

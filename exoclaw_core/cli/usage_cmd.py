@@ -36,7 +36,8 @@ def format_table(rows: list[dict], by: str, session: str | None = None) -> str:
         return "no usage recorded" + (f" for session {session}" if session else "")
     header = (by, "calls", "input", "output", "cost (USD)")
     body = [
-        (str(r["group"]), str(r["calls"]), f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", f"{r['cost_usd']:.4f}")
+        (str(r["group"]), str(r["calls"]), f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
+         cost_cell(r["cost_usd"], r["calls"], r.get("unpriced_calls", 0)))
         for r in rows
     ]
     total = (
@@ -44,7 +45,8 @@ def format_table(rows: list[dict], by: str, session: str | None = None) -> str:
         str(sum(r["calls"] for r in rows)),
         f"{sum(r['input_tokens'] for r in rows):,}",
         f"{sum(r['output_tokens'] for r in rows):,}",
-        f"{sum(r['cost_usd'] for r in rows):.4f}",
+        cost_cell(sum(r["cost_usd"] for r in rows), sum(r["calls"] for r in rows),
+                  sum(r.get("unpriced_calls", 0) for r in rows)),
     )
     widths = [max(len(row[i]) for row in [header, *body, total]) for i in range(5)]
 
@@ -53,6 +55,15 @@ def format_table(rows: list[dict], by: str, session: str | None = None) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([fmt(header), rule, *map(fmt, body), rule, fmt(total)])
+
+
+def cost_cell(cost: float, calls: int, unpriced: int) -> str:
+    """``0.0123``; ``unpriced`` when no call had a price; ``0.0123 + 2 unpriced`` when some had none."""
+    if unpriced and unpriced >= calls:
+        return "unpriced"
+    if unpriced:
+        return f"{cost:.4f} + {unpriced} unpriced"
+    return f"{cost:.4f}"
 
 
 def _contexts(rows: list[dict], as_json: bool) -> int:

@@ -23,6 +23,9 @@ real HTTP error the client's SDK raises as its own exception class. An error
 after output started is sent as a last ``data: {"error": {...}}`` event, then
 ``data: [DONE]``.
 
+**Regenerate.** The same last user message sent again without the answer
+it got is a new answer to it, replacing the old one (``regenerate.py``).
+
 **Disconnects.** The turn runs as the runtime's own task: a client that goes
 away mid-stream only stops the writes; the turn completes and is stored.
 """
@@ -45,6 +48,7 @@ from ..logs import quote
 from ..runtime import NoAgent, Runtime
 from .auth import bearer_token, origin_allowed, token_matches
 from .keys import RUNTIME
+from .regenerate import regenerated_turn
 from .openai_format import DONE, MAX_ID_CHARS, ApiError, ChatRequest, Chunks, completion, parse_body, \
     parse_chat_request, turn_error
 
@@ -219,7 +223,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                    if req.stream else _Collected())
     # the turn is the runtime's task: if this handler is cancelled (the client
     # went away) only the wait below ends, the turn completes and is stored
-    (await rt.submit(message, turn.sink, route)).add_done_callback(turn.task_done)
+    replaces = await regenerated_turn(rt, route, req.content, req.previous_reply)
+    (await rt.submit(message, turn.sink, route, replaces=replaces)).add_done_callback(turn.task_done)
     await turn.finished
     if isinstance(turn, _Streamed) and turn.resp is not None:
         if not turn.done:  # cancelled after output started (shutdown)

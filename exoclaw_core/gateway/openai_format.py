@@ -83,6 +83,9 @@ class ChatRequest:
     user: str
     stream: bool
     include_usage: bool
+    #: the assistant message right before the new user message, as the client sent it (None: there was
+    #: none): how a "regenerate" is told from the same question asked again (gateway/regenerate.py)
+    previous_reply: str | None = None
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -165,7 +168,23 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
     user = _opt(body, "user", str, "a string") or "api"
     if len(user) > MAX_ID_CHARS:
         raise ApiError(400, f"Invalid 'user': at most {MAX_ID_CHARS} characters.", code="invalid_value", param="user")
-    return ChatRequest(model, content, "\n\n".join(systems) or None, user, bool(stream), bool(include_usage))
+    return ChatRequest(model, content, "\n\n".join(systems) or None, user, bool(stream), bool(include_usage),
+                       _previous_reply(messages, last_user))
+
+
+def _previous_reply(messages: list[Any], last_user: int) -> str | None:
+    """The text of the assistant message before ``messages[last_user]`` (system messages skipped), else None."""
+    for m in reversed(messages[:last_user]):
+        if m.get("role") in ("system", "developer"):
+            continue
+        if m.get("role") != "assistant":
+            return None
+        content = m.get("content")
+        try:
+            return message_text(content, "") if content is not None else ""
+        except ApiError:
+            return None
+    return None
 
 
 def usage_object(data: dict[str, Any] | None) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from exoclaw_hooks import InvalidParams
+from exoclaw_hooks import InvalidParams, Route, make_session_key
 
 from ..agent.events import TurnEvent
+from ..agent.loop import CANCELLED_BY_CLIENT
 from ..logs import quote
 from ..runtime import NoAgent, Runtime
 from . import protocol
@@ -22,6 +23,9 @@ from .methods import METHODS
 log = logging.getLogger("exoclaw.ws")
 
 AUTH_FAILED = json.dumps({"error": "auth_failed", "code": 4001})
+#: on the upgrade response: "token" when the first frame must be the token, else "none" — so a
+#: client without a token fails at once instead of waiting out the authentication timeout
+AUTH_HEADER = "X-Exoclaw-Auth"
 
 
 class Connection:
@@ -31,6 +35,8 @@ class Connection:
         self.ws = ws
         self.rt = rt
         self.tasks: set[asyncio.Task[Any]] = set()
+        #: this connection's turns in flight, by chat.send id (what chat.cancel may cancel)
+        self.turns: dict[str, asyncio.Task[Any]] = {}
 
     async def send(self, text: str) -> None:
         if self.ws.closed:
@@ -56,6 +62,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     # frames up to a hard cap and answer the ones above max_message_bytes with
     # an error, so one big frame does not cost the client its connection.
     ws = web.WebSocketResponse(max_msg_size=max(gw.max_message_bytes * 8, 8 * 1024 * 1024), heartbeat=30)
+    ws.headers[AUTH_HEADER] = "token" if gw.token else "none"
     await ws.prepare(request)
     sockets = request.app[SOCKETS]
     sockets.add(ws)
@@ -127,6 +134,9 @@ def _handle_text(conn: Connection, raw: str) -> None:
     if req.method == "chat.send":
         conn.spawn(_chat_send(conn, req))
         return
+    if req.method == "chat.cancel":
+        conn.spawn(_call(conn, req, _chat_cancel(conn, req.params)))
+        return
     core = METHODS.get(req.method)
     if core is not None:
         conn.spawn(_call(conn, req, core(conn.rt, req.params)))
@@ -160,10 +170,36 @@ async def _chat_send(conn: Connection, req: protocol.Request) -> None:
         await conn.send(protocol.turn_frame(rid, event))
 
     try:
-        turn = await conn.rt.submit(protocol.parse_chat_send(req.params), sink)
+        message = protocol.parse_chat_send(req.params)
+        turn = await conn.rt.submit(message, sink, _chosen_route(conn.rt, message, req.params.get("agent")))
     except (InvalidParams, NoAgent) as exc:
         await conn.send(protocol.error_frame(rid, str(exc)))
         return
+    conn.turns[rid] = turn
+    turn.add_done_callback(lambda t: conn.turns.pop(rid) if conn.turns.get(rid) is t else None)
     # the turn is owned by the runtime, not by this connection: shield it so a
     # disconnect (which cancels this request's task) lets it finish and store
     await asyncio.shield(turn)
+
+
+def _chosen_route(rt: Runtime, message: Any, agent: Any) -> Route | None:
+    """``chat.send``'s optional ``agent``: naming an agent is an explicit choice, bindings do not apply."""
+    if agent is None:
+        return None
+    if not isinstance(agent, str) or agent not in rt.settings.agents:
+        raise InvalidParams("agent", f"unknown agent, must be one of {', '.join(rt.settings.agents)}")
+    return Route(agent, make_session_key(agent, message.channel, message.account, message.peer))
+
+
+async def _chat_cancel(conn: Connection, params: dict[str, Any]) -> dict[str, bool]:
+    """``chat.cancel {"id"}``: cancel this connection's turn in flight with that ``chat.send`` id.
+
+    ``{"cancelled": true}``: its stream ends with an error and ``done``, the
+    upstream call is closed and nothing is stored. ``false``: no such turn
+    (finished already, or another connection's) or too late (committing).
+    """
+    rid = params.get("id")
+    if not isinstance(rid, str):
+        raise InvalidParams("id", "must be the id of a chat.send request (a string)")
+    turn = conn.turns.get(rid)
+    return {"cancelled": turn is not None and conn.rt.cancel(turn, CANCELLED_BY_CLIENT)}

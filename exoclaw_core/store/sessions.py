@@ -58,7 +58,7 @@ class SessionsMixin(StoreBase):
 
     async def append_turn(
         self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int, *,
-        speaker: str | None = None, context: Mapping[str, int] | None = None,
+        speaker: str | None = None, context: Mapping[str, int] | None = None, replaces: int | None = None,
     ) -> Turn:
         """Store one whole turn (its messages in order) in ONE transaction.
 
@@ -72,6 +72,12 @@ class SessionsMixin(StoreBase):
         stored ``Turn`` with its 1-based ``seq`` in the session and its
         ``created_at``. When this returns the turn is committed (it survives
         the process being killed).
+
+        ``replaces``: the seq of a turn of this session that the new one
+        replaces (a regenerated answer); it is removed with its messages (and
+        their place in the index) in the same transaction (its tokens stay
+        counted: they were spent). When it was the last turn, the new one
+        takes its seq.
         """
         messages = tuple(messages)
         for message in messages:
@@ -80,7 +86,7 @@ class SessionsMixin(StoreBase):
         now = self._now()
         return await self._run(
             self._append_turn, session_key, agent_id, messages, int(tokens), now, speaker,
-            dumps(dict(context)) if context else None,
+            dumps(dict(context)) if context else None, replaces,
         )
 
     def _append_turn(
@@ -93,6 +99,7 @@ class SessionsMixin(StoreBase):
         now: str,
         speaker: str | None = None,
         context: str | None = None,
+        replaces: int | None = None,
     ) -> Turn:
         person = person_of(session_key)
         rows = [
@@ -110,6 +117,14 @@ class SessionsMixin(StoreBase):
         ]
 
         def write(conn: sqlite3.Connection) -> int:
+            if replaces is not None:
+                removed = conn.execute(
+                    """SELECT COUNT(*) FROM messages WHERE turn_id =
+                       (SELECT id FROM turns WHERE session_key = ? AND seq = ?)""", (session_key, replaces),
+                ).fetchone()[0]
+                conn.execute("DELETE FROM turns WHERE session_key = ? AND seq = ?", (session_key, replaces))
+                conn.execute("UPDATE sessions SET message_count = message_count - ? WHERE key = ?",
+                             (removed, session_key))
             conn.execute(
                 """INSERT INTO sessions(key, agent_id, created_at, updated_at, message_count, tokens)
                    VALUES (?, ?, ?, ?, ?, ?)

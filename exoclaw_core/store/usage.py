@@ -61,7 +61,8 @@ class UsageMixin(StoreBase):
         (``provider:model``), ``"agent"`` or ``"session"``, sorted by group.
 
         Each row: ``{"group", "calls", "input_tokens", "output_tokens",
-        "cost_usd"}`` (unrounded cost). ``session_key`` keeps one session.
+        "cost_usd"}`` (unrounded cost), plus ``"unpriced_calls"`` when some of
+        the group's calls had no price. ``session_key`` keeps one session.
         Raises ``ValueError`` for another ``by``.
         """
         if by not in _GROUPS:
@@ -112,11 +113,14 @@ def _usage_report(conn: sqlite3.Connection, group: str, session_key: str | None)
     params = (session_key,) if session_key is not None else ()
     rows = conn.execute(
         f"""SELECT {group} AS g, COUNT(*), COALESCE(SUM(input_tokens), 0),
-                   COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0)
+                   COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(1 - priced), 0)
             FROM usage {where} GROUP BY g ORDER BY g""",
         params,
     )
-    return [
-        {"group": g, "calls": calls, "input_tokens": inp, "output_tokens": out, "cost_usd": float(cost)}
-        for g, calls, inp, out, cost in rows
-    ]
+    out_rows = []
+    for g, calls, inp, out, cost, unpriced in rows:
+        row = {"group": g, "calls": calls, "input_tokens": inp, "output_tokens": out, "cost_usd": float(cost)}
+        if unpriced:  # calls of a model without a price: their cost is unknown, not zero
+            row["unpriced_calls"] = unpriced
+        out_rows.append(row)
+    return out_rows

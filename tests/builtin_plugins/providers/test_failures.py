@@ -12,7 +12,7 @@ import traceback
 
 import pytest
 
-from builtin_plugins.providers._http import redact, retry_after
+from builtin_plugins.providers._http import redact, retry_after, safe_url
 from exoclaw_hooks import ConfigError, TextDelta
 from tests.builtin_plugins.providers.provider_helpers import (
     ask, base_url, collect, collect_until_error, make_provider, text_of)
@@ -39,11 +39,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_connection_refused(api, fake_host):
-    p = make_provider(api, fake_host, f"http://127.0.0.1:{free_port()}")
+ENDPOINT = {"anthropic": "/v1/messages", "openai": "/chat/completions"}
+
+
+async def test_connection_refused_names_the_url(api, fake_host):
+    port = free_port()
+    p = make_provider(api, fake_host, f"http://127.0.0.1:{port}")
     events, err = await collect_until_error(p)
-    assert events == [] and err.reason == "connection refused" and str(err) == "provider error: connection refused"
+    url = f"http://127.0.0.1:{port}{ENDPOINT[api]}"
+    assert events == [] and err.reason == f"connection refused ({url})"
+    assert str(err) == f"provider error: connection refused ({url})"
     assert err.output_started is False and err.status is None
+
+
+async def test_connection_errors_name_the_url_without_credentials(api, fake_host):
+    port = free_port()
+    p = make_provider(api, fake_host, f"http://alice:hunter2pass@127.0.0.1:{port}/base")
+    _, err = await collect_until_error(p)
+    url = f"http://127.0.0.1:{port}/base{ENDPOINT[api]}"
+    if api == "anthropic":
+        assert err.reason == f"connection refused ({url})"
+    else:  # aiohttp will not send both a bearer header and credentials from the URL
+        assert err.reason.startswith(f"cannot send the request to {url} (")
+    text = f"{err} {err!r}"
+    assert "hunter2pass" not in text and "alice" not in text
+
+
+def test_safe_url_drops_credentials_query_and_fragment():
+    assert safe_url("https://u:p@[::1]:8443/v1/x?key=k#frag") == "https://[::1]:8443/v1/x"
+    assert safe_url("https://api.openai.com/v1/chat/completions?api-key=s") == "https://api.openai.com/v1/chat/completions"
+    assert safe_url("http://h:notaport/x") == "the configured base_url"
+
+
+async def test_unresolvable_host_names_the_url(api, fake_host):
+    # ".invalid" never resolves (RFC 6761): no network is needed to see it fail
+    p = make_provider(api, fake_host, "http://no-such-host.invalid:8443/v1")
+    _, err = await collect_until_error(p)
+    assert err.reason.startswith(f"cannot connect to http://no-such-host.invalid:8443/v1{ENDPOINT[api]} (")
 
 
 @contextlib.contextmanager
@@ -75,21 +107,21 @@ async def test_connect_timeout(api, fake_host):
         p = make_provider(api, fake_host, f"http://127.0.0.1:{port}", connect_timeout_s=0.3, read_timeout_s=30)
         start = time.monotonic()
         events, err = await collect_until_error(p)
-    assert err.reason == "timeout" and events == [] and not err.output_started
+    assert err.reason == f"timeout (http://127.0.0.1:{port}{ENDPOINT[api]})" and events == [] and not err.output_started
     assert time.monotonic() - start < 5  # the connect timeout, not the read timeout
 
 
 async def test_no_response_headers_is_a_timeout(api, fake_llm, fake_host):
     fake_llm.enqueue(Hang())
     events, err = await collect_until_error(provider(api, fake_host, fake_llm, timeout_s=0.3))
-    assert err.reason == "timeout" and events == [] and err.output_started is False
+    assert err.reason.startswith("timeout (http://127.0.0.1:") and events == [] and err.output_started is False
 
 
 async def test_gap_between_chunks_longer_than_read_timeout(api, fake_llm, fake_host):
     fake_llm.enqueue(Hang(after_chunks=EVENTS_BEFORE_TEXT[api] + 1, reply=Reply(text_chunks=["one", "two"])))
     events, err = await collect_until_error(provider(api, fake_host, fake_llm, read_timeout_s=0.3))
     assert events == [TextDelta("one")]
-    assert err.reason == "timeout" and err.output_started is True
+    assert err.reason.startswith("timeout (http://127.0.0.1:") and err.output_started is True
 
 
 async def test_read_timeout_is_per_gap_not_total(api, fake_llm, fake_host):

@@ -101,7 +101,7 @@ def test_public_bind_with_token_requires_it(tmp_path):
     try:
         assert "auth: on" in served.banner
         r = run_cli(tmp_path, "status", "--url", served.url, env=clean_env(tmp_path))
-        assert r.returncode == 1 and "authentication failed" in r.stderr
+        assert r.returncode == 1 and "requires a token" in r.stderr
         r = run_cli(tmp_path, "status", "--url", served.url, env=env)
         assert r.returncode == 0, r.stderr
     finally:

@@ -276,7 +276,7 @@ def test_the_example_config_loads(home):
     built = pm.sections
     assert s.default_agent == "personal" and set(s.agents) == {"personal", "work"}
     assert s.agents["personal"].provider == "echo"
-    assert s.agents["personal"].fallback is not None
+    assert s.agents["personal"].fallback is None  # shown commented: it needs a key the example cannot assume
     assert [p.name for p in built["plugins"]] == ["echo", "kv", "fetch", "mock", "telegram"]
     wasm = EXAMPLE.parent.parent / "wasm_plugins" / "build"
     assert all(p.path == str(wasm / f"{p.name}.wasm") for p in built["plugins"])

@@ -119,3 +119,12 @@ def test_a_damaged_full_text_index_is_rebuilt_at_start_up(tmp_path, caplog):
         store.close()
     assert [m.content for m, _ in hits] == ["the blue bicycle"]
     assert "is damaged" in caplog.text
+
+
+async def test_a_replaced_turn_leaves_the_index_too(store):
+    s = ALICE + ":main"
+    await said(store, s, "the first answer was about zebras")
+    await store.append_turn(s, "default", [Message("user", "the first answer was about giraffes")], 1, replaces=1)
+    assert await store.search_messages(ALICE, ["zebras"], limit=5) == []
+    assert [m.content for m, _ in await store.search_messages(ALICE, ["giraffes"], limit=5)] == [
+        "the first answer was about giraffes"]

@@ -99,7 +99,8 @@ async def test_usage_report_groups(store):
     by_day = await store.usage_report("day")
     assert by_day == [
         {"group": "2026-11-24", "calls": 1, "input_tokens": 10, "output_tokens": 1, "cost_usd": 0.5},
-        {"group": "2026-11-25", "calls": 2, "input_tokens": 50, "output_tokens": 5, "cost_usd": 0.25},
+        {"group": "2026-11-25", "calls": 2, "input_tokens": 50, "output_tokens": 5, "cost_usd": 0.25,
+         "unpriced_calls": 1},
     ]
     assert [r["group"] for r in await store.usage_report("model")] == [
         "anthropic:claude-sonnet-4-5",
@@ -109,7 +110,8 @@ async def test_usage_report_groups(store):
     by_agent = await store.usage_report("agent")
     assert [(r["group"], r["calls"], r["input_tokens"]) for r in by_agent] == [("a", 2, 40), ("b", 1, 20)]
     by_session = await store.usage_report("session", session_key="s1")
-    assert by_session == [{"group": "s1", "calls": 2, "input_tokens": 40, "output_tokens": 4, "cost_usd": 0.5}]
+    assert by_session == [{"group": "s1", "calls": 2, "input_tokens": 40, "output_tokens": 4, "cost_usd": 0.5,
+                           "unpriced_calls": 1}]
     assert await store.usage_report("model", session_key="nobody") == []
     with pytest.raises(ValueError, match="day, model, agent, session"):
         await store.usage_report("week")
