@@ -65,7 +65,8 @@ _DISCOURSE = re.compile(
     r"haha|lol|hmm|um|fun fact|heads up|for context|just so you know|for the record|fyi|for your information|"
     r"i think|i guess|i believe|i suppose|i reckon|pretty sure|i'm pretty sure|to be honest|tbh|honestly|"
     r"in fact|as you know|as i said|like i said|you know what|guess what|oh and|and also|also note|"
-    r"by profession|by trade|for what it's worth|fwiw|just fyi|quick note|note|update)"
+    r"by profession|by trade|for what it's worth|fwiw|just fyi|quick note|note|update|"
+    r"(?:big|good|great|exciting|bad|sad|some) news|news|quick update|small update|life update)"
     r"(?:\s+that)?\s*(?:[,:!.-]+\s*|\s+)",
     CI,
 )

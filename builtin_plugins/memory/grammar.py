@@ -16,6 +16,7 @@ from typing import Callable
 
 from exoclaw_hooks import Fact
 
+from .text import QUALIFIER_TAIL
 from .vocab import LANGUAGES, subject_of
 
 CI = re.IGNORECASE
@@ -66,7 +67,7 @@ _TRYING = re.compile(
 
 def normalize_vp(vp: str) -> str:
     """``am currently living in X`` → ``live in X``; ``'ve been a nurse`` → ``be a nurse``."""
-    v = " ".join(vp.split())
+    v = QUALIFIER_TAIL.sub("", " ".join(vp.split()))
     for _ in range(6):
         before = v
         v = _ADVERBS.sub("", v)

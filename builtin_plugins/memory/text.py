@@ -35,6 +35,13 @@ _CUT = re.compile(
     r"for example|for instance)\b).*$|\s+\(.*$",
     CI,
 )
+#: a comma and a qualifier after a value: "Paris, in the 11th", "a nurse, mostly nights", "cats, sadly"
+QUALIFIER_TAIL = re.compile(
+    r"\s*,\s*(?:mostly|mainly|usually|often|sometimes|especially|particularly|in the|on the|at the|near|around|"
+    r"sadly|unfortunately|luckily|fortunately|honestly|apparently|obviously|basically|anyway|though|at least|"
+    r"i think|i guess|i believe|if that|believe it or not|of course)\b.*$",
+    CI,
+)
 _QUOTES = " \t\"'`“”‘’*_"
 _PRONOUN_START = re.compile(
     r"^(?:you|your|yours|it|its|it's|this|that|these|those|them|him|her|his|me|myself|us|we|they|he|she|"
@@ -50,7 +57,7 @@ def clean(value: str | None, *, max_words: int = MAX_OBJECT_WORDS) -> str | None
     if not value:
         return None
     v = value.strip(_QUOTES)
-    v = _CUT.sub("", v)
+    v = QUALIFIER_TAIL.sub("", _CUT.sub("", v))
     v = _WHEN.sub("", v)
     for _ in range(4):
         new = _TRAILERS.sub("", v).strip(_QUOTES)

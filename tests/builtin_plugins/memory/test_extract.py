@@ -365,3 +365,19 @@ def test_what_is_not_a_named_place_or_not_a_home_is_not_stored_as_one(text):
 def test_fragments_that_point_back_into_the_talk_are_not_values(text):
     for subject, predicate, obj in _triples(extract_facts(text)):
         assert not re.search(r"\b(?:my|it|us|our|to|both|artist|commands)\b", obj), (text, predicate, obj)
+
+
+@pytest.mark.parametrize(
+    "text, triple",
+    [("I'm allergic to cats, sadly.", (U, "allergy", "cats")), ("I live in Paris, in the 11th.", (U, "lives_in", "paris")),
+     ("I work as a nurse, mostly nights", (U, "occupation", "nurse")),
+     ("Bo: I'm a carpenter, mostly kitchens.", ("Bo", "occupation", "carpenter"))],
+)
+def test_a_qualifier_after_a_comma_is_not_part_of_the_value(text, triple):
+    assert _triples(extract_facts(text)) == {triple}
+
+
+@pytest.mark.parametrize("text", ["Big news: we just moved to Berlin!", "Good news, we just moved to Berlin",
+                                  "Life update: we just moved to Berlin"])
+def test_news_lead_ins_do_not_hide_the_statement(text):
+    assert ("user", "lives_in", "berlin") in _triples(extract_facts(text))
