@@ -10,7 +10,8 @@ Data: ``$EXOCLAW_LOCOMO_DIR`` or ``../shared/locomo-dev`` relative to the
 repository root (read there, never copied into the project); without it the
 test is skipped with the reason.
 
-How a conversation is fed (one fresh gateway per conversation):
+How a conversation is fed (:func:`tests.fakes.conversation.converse`, one
+fresh gateway per conversation):
 
 * an in-process gateway (:func:`tests.harness.running_gateway`) with the
   builtin plugins loaded through their entry points, the ``[memory]``
@@ -24,12 +25,11 @@ How a conversation is fed (one fresh gateway per conversation):
   ``blip_caption`` is appended as `` [shares a photo: <caption>]`` (what a
   channel that describes images would deliver; ``--captions off`` leaves
   it out). Evidence words come from the text alone, so a caption can only
-  cost context, never earn a hit.
-* the model is :class:`BenchProvider`, registered for the bench: it answers
-  every conversation turn with ``OK.``.
+  cost context, never earn a hit;
+* the model answers every conversation turn ``OK.``.
 
 Each question of categories 1-4 (those with evidence) is then sent as a turn
-of that session with its plain text. :class:`BenchProvider` records the
+of that session with its plain text. The capturing provider records the
 request it receives (system prompt + messages: exactly what a model would
 see) and fails the call with a non-retryable provider error, so the turn
 fails and — by the agent loop's own rule — stores nothing and learns
@@ -43,41 +43,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
+import json
 import datetime as dt
+import logging
 import os
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script
     sys.path.insert(0, str(REPO))
 
 from benches import locomo_measure as lm  # noqa: E402
-from exoclaw_core.store.sqlite import open_store  # noqa: E402
-from exoclaw_hooks import (  # noqa: E402
-    AgentConfig,
-    LLMRequest,
-    MemoryConfig,
-    ProviderError,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    Usage,
-    hookimpl,
-    make_session_key,
-)
-from tests.harness import make_settings, running_gateway  # noqa: E402
-
-SYSTEM_PROMPT = "You are a helpful assistant."
-CHANNEL, ACCOUNT, PEER = "locomo", "group", "main"
-SESSION = make_session_key("default", CHANNEL, ACCOUNT, PEER)
-NOT_STORED = "bench question: recorded, not answered (nothing is stored)"
-
+import exoclaw_hooks  # noqa: E402
+from tests.fakes.conversation import Said, converse  # noqa: E402
 
 def data_path() -> Path:
     """``$EXOCLAW_LOCOMO_DIR``, else ``../shared/locomo-dev`` from the repository root (a git worktree
@@ -89,71 +70,42 @@ def data_path() -> Path:
     return root / "locomo-dev.json"
 
 
-# ---------------------------------------------------------------- the bench's provider
-
-
-class BenchProvider:
-    """Provider ``locomo-bench``: ``OK.`` to every conversation turn; records question turns and fails them."""
-
-    def __init__(self) -> None:
-        self.asking = False
-        self.captured: list[LLMRequest] = []
-
-    def factory(self, settings: Any) -> "BenchProvider":
-        return self
-
-    @hookimpl
-    def register_providers(self, register: Any) -> None:
-        register("locomo-bench", self.factory)
-
-    async def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
-        if self.asking:
-            self.captured.append(request)
-            raise ProviderError(NOT_STORED)
-        yield TextDelta("OK.")
-        yield StreamEnd("end_turn", Usage(1, 1))
-
-
-def request_text(request: LLMRequest) -> str:
-    """What the model receives, as one text: the system prompt, then every message."""
-    parts = [request.system]
-    for m in request.messages:
-        parts.append(m.content)
-        parts.extend(r.content for r in m.tool_results)
-    return "\n".join(p for p in parts if p)
-
-
 # ---------------------------------------------------------------- settings from the command line
 
 
-def _coerce(value: str, like: Any) -> Any:
-    if isinstance(like, bool):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(like, int):
-        return int(value)
-    if isinstance(like, float):
-        return float(value)
-    if isinstance(like, Mapping):  # "facts:0.1,recalled:0.6"
-        out: dict[str, Any] = {}
-        for item in filter(None, value.split(",")):
-            k, _, v = item.partition(":")
-            out[k.strip()] = float(v)
-        return out
-    return value
+def _value(text: str) -> Any:
+    """A setting's value as TOML would give it: JSON when it parses (``3000``, ``true``, ``{"recall": 0.7}``), else text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
-def memory_config(items: Sequence[str]) -> MemoryConfig:
-    """``["context_tokens=3000", "shares=facts:0.1,recalled:0.6,window:0.3"]`` → a :class:`MemoryConfig`."""
-    base = MemoryConfig()
-    fields = {f.name for f in dataclasses.fields(MemoryConfig)}
-    changes: dict[str, Any] = {}
+def memory_table(items: Sequence[str]) -> dict[str, Any]:
+    """``["context_tokens=3000", 'shares={"recall": 0.7}']`` → ``{"context_tokens": 3000, "shares": {...}}``."""
+    table: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or key not in fields:
-            raise SystemExit(f"--memory {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
-        changes[key] = _coerce(value, getattr(base, key))
-    return dataclasses.replace(base, **changes)
+        if not sep or not key.strip():
+            raise SystemExit(f"--memory {item!r}: expected KEY=VALUE")
+        table[key.strip()] = _value(value.strip())
+    return table
+
+
+def memory_settings(table: Mapping[str, Any]) -> Any:
+    """The ``[memory]`` settings as the harness takes them: ``None`` for the defaults; where the core
+    still builds ``MemoryConfig`` (exported by ``exoclaw_hooks``) one of those; else the table itself
+    (a plugin-owned table), measuring the offline default (``extractor = "rules"``) unless it says."""
+    if not table:
+        return None
+    config = getattr(exoclaw_hooks, "MemoryConfig", None)
+    if config is None:
+        return {"extractor": "rules", **table}
+    try:
+        return config(**table)
+    except TypeError:
+        known = ", ".join(f.name for f in dataclasses.fields(config))
+        raise SystemExit(f"--memory: unknown key in {sorted(table)} (known: {known})") from None
 
 
 def env_memory_items() -> list[str]:
@@ -175,47 +127,16 @@ class ConversationRun:
     sample_id: str
     contexts: list[str]
     feed_s: float
-    ask_s: float
 
 
-async def run_conversation(conv: lm.Conversation, memory: MemoryConfig, *, captions: bool = True) -> ConversationRun:
-    provider = BenchProvider()
-    clock_now = [dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)]
-    agent = AgentConfig(id="default", provider="locomo-bench", model="bench", system_prompt=SYSTEM_PROMPT)
-    with tempfile.TemporaryDirectory(prefix="locomo-") as tmp:
-        settings = make_settings(data_dir=tmp, agents=[agent], memory=memory)
-        store = open_store(Path(tmp), clock=lambda: clock_now[0])
-        try:
-            async with running_gateway(settings, plugins=[("locomo-bench", provider)], store=store) as gw:
-                async with gw.client() as client:
-                    t0 = time.perf_counter()
-                    for u in conv.utterances:
-                        clock_now[0] = session_time(u.date_time)
-                        frames = await client.chat(_params(u.line(caption=captions)), timeout=60)
-                        if frames[-1].get("event") != "done" or any(f.get("event") == "error" for f in frames):
-                            raise RuntimeError(f"{conv.sample_id} {u.dia_id}: the turn failed: {frames}")
-                    feed_s = time.perf_counter() - t0
-                    stored = await store.history(SESSION)
-                    if len(stored) != 2 * len(conv.utterances):
-                        raise RuntimeError(f"{conv.sample_id}: {len(stored)} messages stored, not {2 * len(conv.utterances)}")
-                    provider.asking = True
-                    clock_now[0] = clock_now[0] + dt.timedelta(days=1)
-                    contexts = []
-                    t1 = time.perf_counter()
-                    for q in conv.scored():
-                        before = len(provider.captured)
-                        await client.chat(_params(q.question), timeout=60)
-                        if len(provider.captured) != before + 1:
-                            raise RuntimeError(f"{conv.sample_id}: no request captured for {q.question!r}")
-                        contexts.append(request_text(provider.captured[-1]))
-                    ask_s = time.perf_counter() - t1
-        finally:
-            store.close()
-    return ConversationRun(conv.sample_id, contexts, feed_s, ask_s)
-
-
-def _params(content: str) -> dict[str, str]:
-    return {"channel": CHANNEL, "account": ACCOUNT, "peer": PEER, "content": content}
+async def run_conversation(conv: lm.Conversation, memory: Any, *, captions: bool = True) -> ConversationRun:
+    """Feed one LoCoMo conversation (each session at its date_time) and capture each scored question's request."""
+    turns = [Said(u.line(caption=captions), session_time(u.date_time)) for u in conv.utterances]
+    t0 = time.perf_counter()
+    run = await converse(turns, [q.question for q in conv.scored()], memory, channel="locomo", account="group")
+    if run.stored_messages != 2 * len(turns):
+        raise RuntimeError(f"{conv.sample_id}: {run.stored_messages} messages stored, not {2 * len(turns)}")
+    return ConversationRun(conv.sample_id, run.contexts, time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------- the whole measure
@@ -228,7 +149,7 @@ class Report:
     seconds: float
 
 
-async def measure(convs: Sequence[lm.Conversation], memory: MemoryConfig, *, captions: bool = True) -> Report:
+async def measure(convs: Sequence[lm.Conversation], memory: Any, *, captions: bool = True) -> Report:
     t0 = time.perf_counter()
     results: dict[str, list[lm.Result]] = {"exoclaw": []}
     runs = []
@@ -245,10 +166,10 @@ async def measure(convs: Sequence[lm.Conversation], memory: MemoryConfig, *, cap
     return Report(tables, runs, time.perf_counter() - t0)
 
 
-def render(report: Report, memory: MemoryConfig, captions: bool) -> str:
+def render(report: Report, memory: Any, captions: bool) -> str:
     names = list(report.tables)
     cats = list(report.tables["exoclaw"])
-    lines = [f"memory: {memory}", f"captions: {'on' if captions else 'off'}"]
+    lines = [f"memory: {memory or 'defaults'}", f"captions: {'on' if captions else 'off'}"]
     for cat in cats:
         n = report.tables["exoclaw"][cat].n
         lines.append("")
@@ -267,7 +188,7 @@ def render(report: Report, memory: MemoryConfig, captions: bool) -> str:
     lines.append("")
     lines.append(
         f"recall = all evidence present (>= 70% of content words); strict = verbatim; sizes in tokens (chars/4), "
-        f"question removed. {turns} questions; fed in {feed:.1f} s; total {report.seconds:.1f} s"
+        f"question removed. {turns} questions; conversations fed and asked in {feed:.1f} s; total {report.seconds:.1f} s"
     )
     return "\n".join(lines)
 
@@ -279,7 +200,8 @@ def _tok(value: float) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--memory", action="append", default=[], metavar="KEY=VALUE",
-                        help="a [memory] setting (repeatable); also $EXOCLAW_LOCOMO_MEMORY, space-separated")
+                        help='a [memory] setting, VALUE as JSON or text (repeatable): context_tokens=3000, '
+                             'shares=\'{"recall": 0.7}\', extractor=off; also $EXOCLAW_LOCOMO_MEMORY, space-separated')
     parser.add_argument("--captions", choices=("on", "off"), default=os.environ.get("EXOCLAW_LOCOMO_CAPTIONS", "on"))
     parser.add_argument("--conversations", default="", help="comma-separated sample ids (default: all)")
     args = parser.parse_args(argv)
@@ -291,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.conversations:
         wanted = set(args.conversations.split(","))
         convs = [c for c in convs if c.sample_id in wanted]
-    memory = memory_config([*env_memory_items(), *args.memory])
+    memory = memory_settings(memory_table([*env_memory_items(), *args.memory]))
     logging.getLogger("exoclaw").setLevel(logging.ERROR)  # each question turn fails on purpose
     report = asyncio.run(measure(convs, memory, captions=args.captions == "on"))
     print(render(report, memory, args.captions == "on"))
@@ -307,7 +229,7 @@ def test_locomo_evidence_recall(capsys: Any) -> None:
     path = data_path()
     if not path.exists():
         pytest.skip(f"no LoCoMo data at {path} (set EXOCLAW_LOCOMO_DIR)")
-    memory = memory_config(env_memory_items())
+    memory = memory_settings(memory_table(env_memory_items()))
     captions = os.environ.get("EXOCLAW_LOCOMO_CAPTIONS", "on") == "on"
     logging.getLogger("exoclaw").setLevel(logging.ERROR)  # each question turn fails on purpose
     report = asyncio.run(measure(lm.load(path), memory, captions=captions))

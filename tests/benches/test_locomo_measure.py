@@ -7,7 +7,8 @@ import math
 import pytest
 
 from benches import locomo_measure as lm
-from benches.bench_locomo import memory_config, request_text, session_time
+from benches.bench_locomo import memory_settings, memory_table, session_time
+from tests.fakes.conversation import request_text
 from exoclaw_hooks import LLMRequest, Message, ToolResult
 
 
@@ -143,9 +144,12 @@ def test_baselines_on_a_tiny_conversation():
 def test_bench_helpers():
     assert session_time("1:56 pm on 8 May, 2023").isoformat() == "2023-05-08T13:56:00+00:00"
     assert session_time("12:09 am on 13 September, 2023").hour == 0
-    memory = memory_config(["context_tokens=3000", "semantic_enabled=false"])
-    assert memory.context_tokens == 3000 and memory.semantic_enabled is False
+    table = memory_table(["context_tokens=3000", "semantic_enabled=false", 'shares={"recall": 0.7}', "x=rules"])
+    assert table == {"context_tokens": 3000, "semantic_enabled": False, "shares": {"recall": 0.7}, "x": "rules"}
+    memory = memory_settings({"context_tokens": 3000})
+    assert getattr(memory, "context_tokens", None) == 3000 or memory == {"extractor": "rules", "context_tokens": 3000}
+    assert memory_settings({}) is None
     with pytest.raises(SystemExit):
-        memory_config(["nonsense=1"])
+        memory_table(["no equals sign"])
     request = LLMRequest("m", "SYSTEM", (Message("user", "hi"), Message("tool", tool_results=(ToolResult("t", "R"),))))
     assert request_text(request) == "SYSTEM\nhi\nR"
