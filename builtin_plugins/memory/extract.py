@@ -32,6 +32,7 @@ How a message is read:
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Iterable, Sequence
 
 from exoclaw_hooks import Fact
@@ -39,12 +40,14 @@ from exoclaw_hooks import Fact
 from .attributes import ATTRIBUTES, attribute_facts, entity_copula_facts
 from .grammar import CI, EXPLICIT, INFERRED, fact, verb_phrase_facts
 from .sentences import split_clauses, split_sentences
+from .speakers import split_prefix
 from .text import NAME_STOP, NOT_NAMES, clean, clean_name
 from .vocab import (
     KIN_ADJECTIVES,
     PETS,
     RELATIONS,
     SET_VALUED,
+    USER,
     base_predicate,
     parse_number,
 )
@@ -62,7 +65,8 @@ _DISCOURSE = re.compile(
     r"haha|lol|hmm|um|fun fact|heads up|for context|just so you know|for the record|fyi|for your information|"
     r"i think|i guess|i believe|i suppose|i reckon|pretty sure|i'm pretty sure|to be honest|tbh|honestly|"
     r"in fact|as you know|as i said|like i said|you know what|guess what|oh and|and also|also note|"
-    r"by profession|by trade|for what it's worth|fwiw|just fyi|quick note|note|update)"
+    r"by profession|by trade|for what it's worth|fwiw|just fyi|quick note|note|update|"
+    r"(?:big|good|great|exciting|bad|sad|some) news|news|quick update|small update|life update)"
     r"(?:\s+that)?\s*(?:[,:!.-]+\s*|\s+)",
     CI,
 )
@@ -193,20 +197,49 @@ def _target(value: str, said: list[Fact], known: Iterable[Fact]) -> Fact | None:
     """The fact a correction replaces: the most recent one (this message first) whose value looks alike.
 
     "make that 35" corrects the last number (an age), "I meant Lyon" the last
-    proper name; with none alike, the most recent fact.
+    proper name. With none alike among the five most recent, nothing: a
+    correction that fits no fact is not one ("sorry, Tuesday works").
     """
     recent = list(reversed(said)) + sorted(
         (f for f in known if not f.superseded_at),
         key=lambda f: (f.learned_at or "", f.id or 0),
         reverse=True,
     )
-    if not recent:
-        return None
     shape = _shape(value)
     for f in recent[:5]:
         if _shape(f.object) == shape:
             return f
-    return recent[0]
+    return None
+
+
+#: the words that make a value a clause, not a value: "sorry I was late", "sorry to hear that"
+_NOT_VALUE_START = frozenset(
+    """i i'm i've i'd i'll it it's we you he she they there here to about for that this what so if just be
+    was were am is are have had do did can could would will should hear see""".split()
+)
+
+
+def _is_correction(value: str, marked: bool, head: "re.Match[str] | None") -> bool:
+    """Whether ``value`` after a marker / head is a corrected value, not small talk.
+
+    Small talk shares the words of a correction ("Sorry to hear that!",
+    "Should be fun!", "sorry I was late"), so outside the one unambiguous
+    form — a marker AND "I meant / make that / it should be" — the value
+    must look like a value: a name or a number of at most three words.
+    """
+    words = value.split()
+    if not words or words[0].lower() in _NOT_VALUE_START or len(words) > 4:
+        return False
+    if marked and head is not None and head["strong"]:
+        return True  # "sorry, I meant green", "oops, make that pasta"
+    if len(words) > 3:
+        return False
+    if _shape(value) == "number":
+        return True
+    return all(w[:1].isupper() or w.lower() in _NAME_JOINERS for w in words) and words[-1][:1].isupper()
+
+
+_NAME_JOINERS = frozenset("of de la le von van der del da di and".split())
 
 
 # ---------------------------------------------------------------- subjects
@@ -360,8 +393,15 @@ def _inverted(clause: str, confidence: float) -> list[Fact] | None:
     return attribute_facts(chain, attribute, m["x"], confidence) if known else None
 
 
-def _clause_facts(clause: str, confidence: float, entity: list[str] | None = None) -> list[Fact]:
-    """The facts one clause states; ``entity`` is who "he"/"she"/"his"/"her" refers to (the last one named)."""
+def _clause_facts(
+    clause: str, confidence: float, entity: list[str] | None = None, *, bare: bool = True
+) -> list[Fact]:
+    """The facts one clause states; ``entity`` is who "he"/"she"/"his"/"her" refers to (the last one named).
+
+    ``bare``: a clause without a subject ("just moved to Rome") may be the
+    speaker's; not when it goes on from another sentence's subject ("the
+    little one is doing great - learning commands").
+    """
     c = clause.strip(" \t\"'`.,!")
     if not c or len(c) > MAX_CLAUSE:
         return []
@@ -410,9 +450,9 @@ def _clause_facts(clause: str, confidence: float, entity: list[str] | None = Non
             return verb_phrase_facts([], prefix + c[m.end():].strip(), confidence)
     m = re.match(r"^(?P<who>my|our)\s+", c, CI)
     if not m:
-        bare = _NO_SUBJECT.match(c)
-        if bare:
-            return verb_phrase_facts([], ("have " if bare["been"] else "") + c, min(confidence, INFERRED))
+        subjectless = _NO_SUBJECT.match(c) if bare else None
+        if subjectless:
+            return verb_phrase_facts([], ("have " if subjectless["been"] else "") + c, min(confidence, INFERRED))
         return []
     parsed = _parse_my(c[m.end():])
     if parsed is None:
@@ -434,14 +474,49 @@ def _clause_facts(clause: str, confidence: float, entity: list[str] | None = Non
 
 
 def extract_facts(text: str, known: Sequence[Fact] = ()) -> list[Fact]:
-    """The facts ``text`` (a user's message) states about the user and their people, pets and things.
+    """The facts ``text`` (a user's message) states about the speaker and their people, pets and things.
+
+    A prefix naming the speaker (``Caroline: I moved to Berlin``, as a group
+    chat delivers it, maybe after a ``[time stamp]``) makes the facts
+    Caroline's (subject ``Caroline``, ``Caroline's dog`` …) instead of the
+    user's; a label (``turn 5:``, ``Note:``) is skipped (:mod:`.speakers`).
 
     :param known: the person's current facts; a correction ("actually, it's
-        Lena") without a fact earlier in ``text`` replaces the newest of them.
+        Lena") without a fact earlier in ``text`` replaces the newest of the
+        same speaker's facts whose value looks alike.
     :returns: facts in the order said; ``learned_at`` is left empty.
     """
+    speaker, text = split_prefix(text)
+    own = [_as_user(f, speaker) for f in known]
+    facts = _extract(text, [f for f in own if f is not None])
+    return [_as_speaker(f, speaker) for f in facts]
+
+
+def _as_user(fact: Fact, speaker: str | None) -> Fact | None:
+    """A known fact of ``speaker`` (``None``: the user) with its subject rooted at ``user``; else ``None``."""
+    root = speaker or USER
+    subject = fact.subject
+    if subject == root:
+        return replace(fact, subject=USER) if speaker else fact
+    if subject.startswith(root + "'s "):
+        return replace(fact, subject=USER + subject[len(root):]) if speaker else fact
+    return None
+
+
+def _as_speaker(fact: Fact, speaker: str | None) -> Fact:
+    if not speaker:
+        return fact
+    if fact.subject == USER:
+        return replace(fact, subject=speaker)
+    if fact.subject.startswith(USER + "'s "):
+        return replace(fact, subject=speaker + fact.subject[len(USER):])
+    return fact
+
+
+def _extract(text: str, known: Sequence[Fact]) -> list[Fact]:
     out: list[Fact] = []
-    for sentence in split_sentences(text):
+    for index, sentence in enumerate(split_sentences(text)):
+        bare = index == 0 or sentence[:1].isupper()  # not the lower-case rest after a dash
         s, hedged = _strip_discourse(sentence)
         asked = s.rstrip().endswith("?")
         m = _REMEMBER.match(s)
@@ -453,7 +528,7 @@ def extract_facts(text: str, known: Sequence[Fact] = ()) -> list[Fact]:
         if not any(ch.isupper() for ch in re.sub(r"\bI\b", "", s)):  # typed all in lower case: "im tom and im 28"
             s = _LOWER_NAME.sub(lambda m: m.group(1) + " " + _as_name(m.group(2)), s)
         for clause in split_clauses(s):
-            _read_clause(clause, out, known, hedged)
+            _read_clause(clause, out, known, hedged, bare)
     if _MOVED.search(text):
         out += _moved_from_known(out, known)
     return _dedupe(out)
@@ -489,7 +564,9 @@ def _as_name(word: str) -> str:
     return word.capitalize()
 
 
-def _read_clause(clause: str, out: list[Fact], known: Sequence[Fact], hedged: bool = False) -> None:
+def _read_clause(
+    clause: str, out: list[Fact], known: Sequence[Fact], hedged: bool = False, bare: bool = True
+) -> None:
     clause, hedged_here = _strip_discourse(clause)
     confidence = INFERRED if hedged or hedged_here else EXPLICIT
     marker = _MARKER.match(clause)
@@ -503,15 +580,12 @@ def _read_clause(clause: str, out: list[Fact], known: Sequence[Fact], hedged: bo
         body = re.sub(r",?\s+(?:not|instead of|rather than)\s+[\w' -]+$", "", body, flags=CI)
         if is_negated(body) or is_hypothetical(body):
             return
-        found = _clause_facts(body, confidence, _last_entity(out))
+        found = _clause_facts(body, confidence, _last_entity(out), bare=bare)
         if found:
             out.extend(found)
             return
         value = _correction_value(body)
-        if value is None or (not head and not marker):
-            return
-        if not head and marker.group(0).strip(" ,.!:;-").lower() in ("no", "nope", "nah", "wait") \
-                and not (value[:1].isupper() or value[:1].isdigit()):
+        if value is None or not _is_correction(value, marker is not None, head):
             return
         target = _target(value, out, known)
         if target is None:
@@ -525,7 +599,7 @@ def _read_clause(clause: str, out: list[Fact], known: Sequence[Fact], hedged: bo
         return
     if is_negated(rest) or is_hypothetical(rest):
         return
-    out.extend(_clause_facts(rest, confidence, _last_entity(out)))
+    out.extend(_clause_facts(rest, confidence, _last_entity(out), bare=bare))
 
 
 def _last_entity(said: list[Fact]) -> list[str] | None:

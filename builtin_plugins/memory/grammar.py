@@ -16,6 +16,7 @@ from typing import Callable
 
 from exoclaw_hooks import Fact
 
+from .text import QUALIFIER_TAIL
 from .vocab import LANGUAGES, subject_of
 
 CI = re.IGNORECASE
@@ -66,7 +67,7 @@ _TRYING = re.compile(
 
 def normalize_vp(vp: str) -> str:
     """``am currently living in X`` → ``live in X``; ``'ve been a nurse`` → ``be a nurse``."""
-    v = " ".join(vp.split())
+    v = QUALIFIER_TAIL.sub("", " ".join(vp.split()))
     for _ in range(6):
         before = v
         v = _ADVERBS.sub("", v)
@@ -128,11 +129,43 @@ def _capitalised(predicate: str, obj: str) -> str:
     return obj
 
 
+#: predicates whose value must be a named place: "near the beach", "the future" are not places
+_PLACES = frozenset("lives_in from born_in grew_up_in moved_from hometown location".split())
+_NAMED_PLACE = re.compile(r"^(?:(?:near|outside|outside of|close to|just outside)\s+)?(?:the\s+)?[A-Z0-9]")
+
+
+#: a value that points back into the conversation is not a value: "my hand-painted bowl", "connection it
+#: brings", "sources of inspiration that keep us going" (rendered about someone else, it would be wrong)
+_DEICTIC = re.compile(
+    r"\b(?:i|me|my|mine|myself|we|us|our|ours|ourselves|you|your|yours|it|its|they|them|their|this|that|"
+    r"these|those|here|there)\b",
+    CI,
+)
+#: how a value that is only part of a thought starts: "both classical", "especially …", "to", "with them"
+_FRAGMENT_START = re.compile(
+    r"^(?:both|especially|all|just|really|also|even|mostly|very|so|too|more|most|some|any|to|with|about|for|"
+    r"from|by|as|of|and|or|but|than|like|such|lots?|a lot|a ton|tons|a bit|a little|stuff|things|beyond|"
+    r"doing|being|getting|going)\b",
+    CI,
+)
+#: predicates whose value is free text by nature (an address, an e-mail …)
+_FREE_TEXT = frozenset("address email phone".split())
+
+
+def _plain_value(obj: str) -> bool:
+    """Whether ``obj`` can stand as a fact's value on its own (no pointer into the talk, not a fragment)."""
+    return not (_DEICTIC.search(obj) or _FRAGMENT_START.match(obj)) and bool(re.search(r"[^\W\d_]{2,}|\d", obj))
+
+
 def fact(chain: list[str], predicate: str, obj: str | None, confidence: float) -> list[Fact]:
     """One fact about ``subject_of(chain)`` as a list (empty when there is no value)."""
     if not obj:
         return []
     obj = _capitalised(predicate, obj)
+    if predicate in _PLACES and not _NAMED_PLACE.match(obj):
+        return []
+    if predicate not in _FREE_TEXT and not _plain_value(obj):
+        return []
     return [Fact(subject=subject_of(chain), predicate=predicate, object=obj, confidence=confidence)]
 
 

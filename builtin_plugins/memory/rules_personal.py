@@ -184,6 +184,14 @@ def _from(m, chain, c):
     return fact(chain, "from", clean(m["o"]), c)
 
 
+_TEMPORARY = re.compile(
+    r"\b(?:for|until|till|over|through|during|this|next)\s+(?:the\s+|a\s+|a few\s+|two\s+|\d+\s+)?"
+    r"(?:summer|winter|spring|autumn|fall|holidays?|weekend|week|month|days?|weeks?|months?|night|nights|now|"
+    r"a while|trip|visit|conference)\b",
+    CI,
+)
+
+
 def _place(value: str | None) -> str | None:
     v = clean(value)
     named = re.match(r"^(?:my|our)\s+[\w ]+?,\s*(?P<x>[A-Z].*)$", v or "")  # "my hometown, Leeds"
@@ -198,6 +206,8 @@ def _place(value: str | None) -> str | None:
       r"(?P<p>in|near|outside|outside of|close to|out of)\s+"
       r"(?P<o>.+)$")
 def _live_in(m, chain, c):
+    if _TEMPORARY.search(m["o"]) and m.group(0).lower().startswith("stay"):
+        return []  # "I'm staying in Rome for the summer": a visit, not a home
     place = _place(m["o"])
     prep = m["p"].lower()
     return fact(chain, "lives_in", place if prep in ("in", "out of") or not place else f"{prep} {place}", c)

@@ -62,6 +62,8 @@ def _work_at(m, chain, c):
     w = clean(m["w"])
     if not w or _NOT_WORKPLACE.match(w):
         return []
+    if re.match(r"^\S+\s+with\b", m.group(0), CI) and not w[:1].isupper():
+        return []  # "I worked with the artist": a colleague, not an employer
     return fact(chain, "works_at", w, c) + fact(chain, "occupation", clean(m["o"], max_words=5), c)
 
 

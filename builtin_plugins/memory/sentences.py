@@ -99,6 +99,9 @@ def split_clauses(sentence: str) -> list[str]:
         if (_SUBJECT_START.match(p) or _CORRECTION_START.match(p)) and not bare_np:
             clauses.append(p)
             continue
+        if not has_word and re.match(r"^like\b", p, CI):  # "…, like a walk": "such as", not a verb
+            clauses[-1] = prev + sep + piece
+            continue
         subject = _subject_prefix(prev)
         if not subject and _VERB_START.match(p) and _NO_SUBJECT_START.match(prev.strip()):
             clauses.append(p)  # "born in Cairo, raised in London"

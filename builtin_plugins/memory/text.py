@@ -16,11 +16,30 @@ _TRAILERS = re.compile(
     r"ago|in (?:19|20)\d\d)|\s*[:;]-?[()DP]|[\s.,!;:…]+)$",
     CI,
 )
+#: a time after a value: "Berlin in March", "Rome last summer", "Oslo until June", "Paris on Monday"
+_MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
+_DAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend|weekends"
+_SEASONS = r"spring|summer|autumn|fall|winter|holidays?|christmas|easter|new year"
+_WHEN = re.compile(
+    rf"\s+(?:(?:in|on|since|until|till|through|during|by|from|before|after|around|over|for|every|each|"
+    rf"last|this|next|early|late|mid)\s+)+(?:(?:early|late|mid|the)[\s-]+)*(?:{_MONTHS}|{_DAYS}|{_SEASONS}|"
+    rf"(?:19|20)\d\d|the (?:\w+ )?(?:week|month|year|day)s?|a (?:few |couple of )?(?:days?|weeks?|months?)|"
+    rf"(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten) (?:days?|weeks?|months?|years?))"
+    rf"(?:\s+\d{{1,4}}(?:st|nd|rd|th)?)?(?:,?\s+(?:19|20)\d\d)?\b.*$",
+    CI,
+)
 _CUT = re.compile(
     r"\s+(?:because|since|cause|cuz|but|although|though|which|who|where|whereas|while|so that|so|with my|"
     r"with our|and i|and my|and we|if|unless|when|until|for (?:\w+ )?reasons?|for (?:health|work|religious))\b.*$|"
     r"\s*[,(]?\s*(?:e\.g\.|i\.e\.|(?:such as|like|"
     r"for example|for instance)\b).*$|\s+\(.*$",
+    CI,
+)
+#: a comma and a qualifier after a value: "Paris, in the 11th", "a nurse, mostly nights", "cats, sadly"
+QUALIFIER_TAIL = re.compile(
+    r"\s*,\s*(?:mostly|mainly|usually|often|sometimes|especially|particularly|in the|on the|at the|near|around|"
+    r"sadly|unfortunately|luckily|fortunately|honestly|apparently|obviously|basically|anyway|though|at least|"
+    r"i think|i guess|i believe|if that|believe it or not|of course)\b.*$",
     CI,
 )
 _QUOTES = " \t\"'`“”‘’*_"
@@ -38,7 +57,8 @@ def clean(value: str | None, *, max_words: int = MAX_OBJECT_WORDS) -> str | None
     if not value:
         return None
     v = value.strip(_QUOTES)
-    v = _CUT.sub("", v)
+    v = QUALIFIER_TAIL.sub("", _CUT.sub("", v))
+    v = _WHEN.sub("", v)
     for _ in range(4):
         new = _TRAILERS.sub("", v).strip(_QUOTES)
         if new == v:

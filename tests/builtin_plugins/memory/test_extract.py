@@ -10,6 +10,8 @@ way the rules were written.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from builtin_plugins.memory.extract import (
@@ -290,3 +292,92 @@ def test_hostile_or_huge_input_is_cheap_and_safe():
     extract_facts("a" * 100_000)
     assert time.perf_counter() - t0 < 2.0
     assert extract_facts("") == [] and extract_facts("   \n ") == []
+
+
+# ---------------------------------------------------------------- the defects of issue 15 (one test each)
+
+HOME = Fact("user", "lives_in", "Paris", learned_at="2026-01-01T00:00:00.000000Z", id=1)
+
+
+@pytest.mark.parametrize("text", ["Sorry to hear that!", "Oh no, sorry to hear that. Hope you feel better",
+                                  "Sorry about that", "sorry I was late", "Sorry, Tuesday works"])
+def test_sympathy_and_apologies_are_not_corrections(text):
+    assert extract_facts(text, [HOME]) == []
+
+
+@pytest.mark.parametrize("text", ["Should be fun!", "That should be fun!", "It should be okay", "Make that pasta"])
+def test_small_talk_with_a_correction_head_learns_nothing(text):
+    assert extract_facts(text, [HOME]) == []
+
+
+def test_a_correction_needs_a_fact_whose_value_looks_alike():
+    assert extract_facts("oops, make that 35", [HOME]) == []  # no number known: nothing to correct
+    assert _triples(extract_facts("Make that Lyon", [HOME])) == {("user", "lives_in", "lyon")}
+
+
+@pytest.mark.parametrize(
+    "text, who",
+    [("Caroline: I live in Berlin", "Caroline"), ("[1:56 pm on 8 May, 2023] Melanie: I live in Berlin", "Melanie"),
+     ("Dr. Ana Gomez: I live in Berlin", "Dr. Ana Gomez")],
+)
+def test_a_speakers_name_prefix_makes_the_facts_theirs(text, who):
+    assert _triples(extract_facts(text)) == {(who, "lives_in", "berlin")}
+    assert _triples(extract_facts(text.replace("I live in Berlin", "my dog is called Rex"))) == {
+        (f"{who}'s dog", "name", "rex")}
+
+
+@pytest.mark.parametrize("text", ["turn 5: remember that my dog's name is Luna", "Note: my dog's name is Luna",
+                                  "[10:32] me: my dog's name is Luna", "msg #12: my dog's name is Luna"])
+def test_a_label_prefix_does_not_defeat_the_extractor(text):
+    assert _triples(extract_facts(text)) == {(DOG, "name", "luna")}
+
+
+def test_a_correction_in_a_group_chat_corrects_that_speakers_fact_only():
+    known = [Fact("Ana", "lives_in", "Paris", learned_at="2026-01-02T00:00:00.000000Z", id=2), HOME]
+    assert _triples(extract_facts("Ana: sorry, I meant Lyon", known)) == {("Ana", "lives_in", "lyon")}
+    assert _triples(extract_facts("Bo: sorry, I meant Lyon", known)) == set()  # Bo said nothing to correct
+    assert _triples(extract_facts("sorry, I meant Lyon", known)) == {("user", "lives_in", "lyon")}
+
+
+@pytest.mark.parametrize(
+    "text, place",
+    [("I moved to Berlin in March", "berlin"), ("I live in Berlin in March", "berlin"),
+     ("I've lived in Oslo since last spring", "oslo"), ("I live in Rome until June", "rome"),
+     ("I moved to Lisbon on Monday", "lisbon")],
+)
+def test_a_time_after_a_place_is_not_part_of_it(text, place):
+    assert ("user", "lives_in", place) in _triples(extract_facts(text))
+
+
+@pytest.mark.parametrize("text", ["I live near the beach", "I'm from the future lol", "I live in a small town",
+                                  "I stay in Paris for the summer", "I'm staying in Rome this week"])
+def test_what_is_not_a_named_place_or_not_a_home_is_not_stored_as_one(text):
+    assert not any(p in ("lives_in", "from") for _s, p, _o in _triples(extract_facts(text)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I've got some old stuff, like my hand-painted bowl.", "I love the freedom and connection it brings",
+     "we all have our own special sources of inspiration that keep us going", "Yeah, I love to.",
+     "I'm a fan of both classical and jazz", "I worked with the artist to make it happen",
+     "The little one is doing great - learning commands and house training."],
+)
+def test_fragments_that_point_back_into_the_talk_are_not_values(text):
+    for subject, predicate, obj in _triples(extract_facts(text)):
+        assert not re.search(r"\b(?:my|it|us|our|to|both|artist|commands)\b", obj), (text, predicate, obj)
+
+
+@pytest.mark.parametrize(
+    "text, triple",
+    [("I'm allergic to cats, sadly.", (U, "allergy", "cats")), ("I live in Paris, in the 11th.", (U, "lives_in", "paris")),
+     ("I work as a nurse, mostly nights", (U, "occupation", "nurse")),
+     ("Bo: I'm a carpenter, mostly kitchens.", ("Bo", "occupation", "carpenter"))],
+)
+def test_a_qualifier_after_a_comma_is_not_part_of_the_value(text, triple):
+    assert _triples(extract_facts(text)) == {triple}
+
+
+@pytest.mark.parametrize("text", ["Big news: we just moved to Berlin!", "Good news, we just moved to Berlin",
+                                  "Life update: we just moved to Berlin"])
+def test_news_lead_ins_do_not_hide_the_statement(text):
+    assert ("user", "lives_in", "berlin") in _triples(extract_facts(text))
