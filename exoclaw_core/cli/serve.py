@@ -10,6 +10,7 @@ import signal
 import sys
 
 from .main import UserError
+from .plugins_cmd import split_report
 
 log = logging.getLogger("exoclaw.serve")
 
@@ -87,14 +88,19 @@ def _print_summary(rt, bind: str, port: int) -> None:  # type: ignore[no-untyped
         if r.status != "loaded":
             lines.append(f"  hook plugin {r.name}: {r.status}{': ' + r.reason if r.reason else ''}")
     report = rt.plugin_report()
-    loaded = [p for p in report if p.get("loaded")]
+    wasm, groups = split_report(report)
+    loaded = [p for p in wasm if p.get("loaded")]
     lines.append("  wasm plugins: " + (", ".join(f"{p['name']} ({p.get('kind')})" for p in loaded) or "none"))
-    for p in report:
+    for p in wasm:
         if not p.get("loaded"):
             lines.append(f"  wasm plugin {p['name']}: not loaded: {p.get('reason', '?')}")
+    # entries of other groups (MCP servers …): one line per group, each entry its own summary
+    for group, entries in groups.items():
+        lines.append(f"  {group}: " + ", ".join(p.get("summary") or p["name"] for p in entries))
     for a in s.agents.values():
         if a.provider == "echo":
             lines.append(BANNER_ECHO.format(id=a.id))
+    lines.extend(f"!! {p['warning']}" for p in report if p.get("warning"))
     # last, so that whoever waits for this line has the whole summary
     lines.append(f"listening on ws://{host}:{port}/ws (http://{host}:{port})")
     print("\n".join(lines), flush=True)
