@@ -51,12 +51,12 @@ async def _serve(rt) -> int:  # type: ignore[no-untyped-def]
         await runner.cleanup()
         raise UserError(f"cannot listen on {gw.bind}:{gw.port}: {exc.strerror or exc}") from None
     port = _bound_port(site) or gw.port
-    _print_summary(rt, gw.bind, port)
-
+    # the handlers before the "listening on" line: whoever waits for it may send SIGTERM at once
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    _print_summary(rt, gw.bind, port)
     await stop.wait()
     print("exoclaw: shutting down", file=sys.stderr, flush=True)
     await runner.cleanup()
