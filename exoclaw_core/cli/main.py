@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list hook plugins and WASM plugins")
     p.add_argument("--config", default=None)
 
+    p = sub.add_parser("mcp", help="MCP servers")
+    msub = p.add_subparsers(dest="mcp_command", metavar="SUBCOMMAND")
+    m = msub.add_parser("list", help="the configured MCP servers, their state and tools")
+    m.add_argument("--config", default=None)
+    m.add_argument("--json", action="store_true", help="print the servers as JSON")
+
     p = sub.add_parser("usage", help="token and cost report")
     p.add_argument("--session", default=None, help="only this session key")
     p.add_argument("--by", choices=("day", "model", "agent", "session"), default="model")
@@ -77,6 +83,10 @@ def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
         from .plugins_cmd import run_plugins
 
         return run_plugins
+    if args.command == "mcp":
+        from .mcp_cmd import run_mcp
+
+        return run_mcp
     if args.command == "usage":
         from .usage_cmd import run_usage
 
@@ -87,7 +97,8 @@ def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None or (args.command == "config" and not args.config_command):
+    if (args.command is None or (args.command == "config" and not args.config_command)
+            or (args.command == "mcp" and not args.mcp_command)):
         parser.print_help()
         return 2
     debug = args.debug or os.environ.get("EXOCLAW_LOG", "").lower() == "debug"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
+import sys
 import time
 from typing import Any
 
@@ -17,7 +19,7 @@ import aiohttp
 import pytest
 
 from exoclaw_hooks import AgentConfig, ToolSpec, hookimpl
-from tests.fakes.mcp_server import running_mcp_server
+from tests.fakes.mcp_server import ROOT, running_mcp_server, stdio_command
 from tests.harness import events_of, make_settings, running_gateway, text_of
 
 
@@ -280,3 +282,38 @@ async def test_two_servers_whose_names_meet_are_told_apart(tmp_path):
             assert report(gw, "a")["refused"] == {
                 "a.b__echo": "MCP tool a.b__echo and MCP tool a__b.echo would both be offered as a__b__echo"}
             assert offered(gw) == ["a__b__echo", "a__grow"]
+
+
+# ---------------------------------------------------------------- other transports
+
+
+async def test_an_sse_server(tmp_path):
+    with running_mcp_server(transport="sse") as server:
+        settings = make_settings(data_dir=tmp_path, mcp=[server.entry(name="old", tools=["echo"])])
+        async with running_gateway(settings) as gw:
+            assert report(gw, "old")["transport"] == "sse" and report(gw, "old")["state"] == "up"
+            async with gw.client() as c:
+                assert "\nover sse\n" in (await call(c, "old__echo", {"text": "over sse"}))["content"]
+
+
+async def test_a_local_server_gets_only_the_granted_variables(tmp_path):
+    settings = make_settings(
+        data_dir=tmp_path, env={"PATH": os.environ.get("PATH", ""), "HOME": "/home/u", "HOST_SECRET": "s3cr3t-value"},
+        mcp_stdio={"allow": True, "commands": [sys.executable]},
+        mcp=[{"name": "fs", "command": sys.executable, "args": stdio_command()[1:], "cwd": str(ROOT),
+              "env": {"GRANTED": "HOST_SECRET"}, "tools": ["env", "echo"]}],
+    )
+    async with running_gateway(settings) as gw:
+        rep = report(gw, "fs")
+        assert rep["state"] == "up" and rep["transport"] == "stdio" and rep["unsandboxed"] is True
+        assert rep["warning"].startswith("MCP server fs runs a local command UNSANDBOXED")
+        async with gw.client() as c:
+            async def env(name: str) -> str:
+                content = (await call(c, "fs__env", {"name": name}))["content"]
+                return content.splitlines()[1]
+
+            assert await env("GRANTED") == "s3cr3t-value"
+            for name in ("HOME", "PATH", "USER", "HOST_SECRET", "VIRTUAL_ENV"):
+                assert await env(name) == "<unset>", name
+            assert "\nlocal\n" in (await call(c, "fs__echo", {"text": "local"}))["content"]
+    assert (tmp_path / "mcp-fs.stderr.log").exists()
