@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +226,13 @@ def test_an_agent_naming_a_tool_its_server_does_not_grant_is_a_config_error():
         'config.toml: [agent] tools: "gh.create_issue" is not granted by [[mcp]] gh (its tools: search_issues)',
         'config.toml: [agents.work] tools: "gh.delete_repo" is not granted by [[mcp]] gh (its tools: search_issues)',
     ]
+
+
+def test_the_commented_example_in_examples_config_is_valid():
+    example = (Path(__file__).resolve().parents[3] / "examples" / "config.toml").read_text()
+    start = example.index("# [[mcp]]\n# name = \"gh\"")
+    block = example[start:example.index("\n\n", start)]
+    text = "\n".join(line[2:] for line in block.splitlines())
+    (gh, notes), stdio = built(text, env={"GITHUB_MCP_TOKEN": "t", "PATH": "/usr/bin:/bin"})
+    assert gh.bearer == "GITHUB_MCP_TOKEN" and gh.tools == ("search_issues", "get_issue")
+    assert notes.kind == "stdio" and stdio.permits("/usr/bin/npx") and notes.child_env() == {"PATH": "/usr/bin:/bin"}
