@@ -35,6 +35,8 @@ log = logging.getLogger("exoclaw.mcp")
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
 MAX_PAGES = 100
+#: a listen stream that ended after living this long is opened again
+LISTEN_RETRY_S = 30.0
 
 
 class CallFailed(Exception):
@@ -130,7 +132,7 @@ class ServerConnection:
                 delay = RETRY_FIRST_S  # it was up: the next failure retries quickly
             except asyncio.CancelledError:
                 raise
-            except BaseException as exc:  # noqa: BLE001 - anything a server does ends in a retry
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - anything a server does ends in a retry
                 if self._stopping:
                     break
                 was_up = self.state == "up"
@@ -173,11 +175,15 @@ class ServerConnection:
             await self._watch(client)
 
     async def _watch(self, client: Client) -> None:
-        listener = None
-        if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            listener = asyncio.get_running_loop().create_task(self._listen(client))
+        modern = client.protocol_version in MODERN_PROTOCOL_VERSIONS
+        listener: asyncio.Task[None] | None = None
+        started = 0.0
         try:
             while not self._stopping:
+                # a listen stream that lived a while and ended (the server closed it) is opened again;
+                # one that fails at once is not (the server does not offer it: the refreshes remain)
+                if modern and (listener is None or (listener.done() and time.monotonic() - started > LISTEN_RETRY_S)):
+                    listener, started = asyncio.get_running_loop().create_task(self._listen(client)), time.monotonic()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.cfg.refresh_s or None):

@@ -200,11 +200,12 @@ class ServerConfig:
         return {k: self.secret_values.get(v) or "" for k, v in self.env.items()}
 
     def where(self) -> str:
-        """The endpoint, for reports: the URL without its query, or the command."""
+        """The endpoint, for reports: the URL without its query, or the command (not its arguments: they may
+        carry what should have been a granted variable)."""
         if self.url:
             p = urlsplit(self.url)
             return urlunsplit((p.scheme, p.netloc, p.path, "", ""))
-        return " ".join([self.command or "", *self.args])
+        return self.command or ""
 
 
 class Builder:

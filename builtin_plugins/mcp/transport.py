@@ -74,8 +74,9 @@ def http_client(cfg: ServerConfig, **_: Any) -> httpx2.AsyncClient:
     connect = cfg.connect_timeout_ms / 1000
     return httpx2.AsyncClient(
         headers=cfg.http_headers(),
-        # reads wait as long as a call may (the call's own timeout cuts it); a GET stream may idle for long
-        timeout=httpx2.Timeout(connect, read=max(cfg.timeout_ms / 1000, 300.0)),
+        # no read timeout: a call is cut by its own deadline, and a stream (change notices) may idle for hours;
+        # a dead server is found by the periodic re-listing
+        timeout=httpx2.Timeout(connect, read=None),
         transport=CappedTransport(cfg.max_response_bytes),
         trust_env=False,
         follow_redirects=False,

@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -317,3 +318,28 @@ async def test_a_local_server_gets_only_the_granted_variables(tmp_path):
                 assert await env(name) == "<unset>", name
             assert "\nlocal\n" in (await call(c, "fs__echo", {"text": "local"}))["content"]
     assert (tmp_path / "mcp-fs.stderr.log").exists()
+
+
+async def test_a_local_server_that_cannot_run_is_refused_not_retried(tmp_path):
+    settings = make_settings(
+        data_dir=tmp_path, env={"PATH": "/nonexistent"},
+        mcp_stdio={"allow": True, "commands": ["no-such-command-here"]},
+        mcp=[{"name": "fs", "command": "no-such-command-here", "tools": "*"}],
+    )
+    async with running_gateway(settings) as gw:
+        rep = report(gw, "fs")
+        assert rep["state"] == "refused" and rep["reason"] == "command not found: no-such-command-here"
+        assert rep["summary"] == "fs (stdio, refused: command not found: no-such-command-here)"
+        # the runtime check stands even if a config object reached the plugin without [mcp_stdio]
+        plugin = gw.rt.pm.get_plugin("mcp")
+        await plugin.gateway_shutdown(None)
+        plugin.stdio = type(plugin.stdio)()
+        plugin.servers = (replace(plugin.servers[0], executable=sys.executable),)
+
+        class Host:
+            def register_secret(self, value: Any) -> None: ...
+            hooks = gw.rt.host.hooks
+
+        await plugin.gateway_startup(Host())
+        assert report(gw, "fs")["state"] == "refused"
+        assert "[mcp_stdio] allow = true" in report(gw, "fs")["reason"]
