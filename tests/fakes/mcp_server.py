@@ -18,7 +18,8 @@ Tools:
   process, or ``<unset>`` (what a stdio server was given).
 * ``grow {name}`` → adds a tool ``name`` (an echo) and tells listening
   clients the tool list changed; ``shrink {name}`` removes it.
-* ``garble`` → the HTTP answer to this call is not JSON at all.
+* ``garble`` → the HTTP answer to this call is not JSON at all;
+  ``rpc_error`` → a JSON-RPC error (-32603) instead of a result.
 
 ``--malformed`` adds tools whose listed schemas are broken (``bad_schema``:
 a string for an input schema; ``bad_type``: a root type that is not an
@@ -86,6 +87,10 @@ def build_server(malformed: bool = False) -> Any:
     def garble() -> str:
         return "never sent"
 
+    @server.tool(description="Answered with a JSON-RPC error instead of a result.")
+    def rpc_error() -> str:
+        return "never sent"
+
     @server.tool(description="Add an echo tool named NAME.")
     async def grow(name: str, ctx: Context) -> str:
         def added(text: str) -> str:
@@ -145,6 +150,10 @@ class _Gate:
         body = b"".join(chunks)
         if b'"tools/call"' in body and b'"garble"' in body:
             return await _respond(send, 200, b"this is { not json")
+        if b'"tools/call"' in body and b'"rpc_error"' in body:
+            request_id = json.loads(body).get("id")
+            error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32603, "message": "internal trouble\nline 2"}}
+            return await _respond(send, 200, json.dumps(error).encode())
         replayed = False
 
         async def replay() -> dict:

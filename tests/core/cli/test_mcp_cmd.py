@@ -65,7 +65,7 @@ def test_mcp_list_shows_state_and_tools(server, home, capsys):
     t, down = out.split("\ndown  ")
     assert t.startswith(f"t  streamable-http  {server.url}\n    state:        up (protocol ")
     assert "    granted:      echo, add, gone\n    offered:      t.echo, t.add\n" in t
-    assert "    not granted:  env, fail, garble, grow, hang, huge, shrink\n" in t
+    assert "    not granted:  env, fail, garble, grow, hang, huge, rpc_error, shrink\n" in t
     assert "    granted but not listed by the server: gone" in t
     assert down.startswith("streamable-http  http://127.0.0.1:9/mcp\n    state:        down: ")
     assert "    granted:      none\n    offered:      none" in down
