@@ -35,6 +35,8 @@ log = logging.getLogger("exoclaw.mcp")
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
 MAX_PAGES = 100
+#: how long the gateway's start waits for a server's first attempt
+STARTUP_WAIT_S = 10.0
 #: a listen stream that ended after living this long is opened again
 LISTEN_RETRY_S = 30.0
 
@@ -98,9 +100,9 @@ class ServerConnection:
             return self.refuse(f"command not found: {self.cfg.command}")
         self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"exoclaw-mcp-{self.cfg.name}")
-        if wait:
+        if wait:  # the gateway opens its port after this: a slow server goes on connecting in the background
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.cfg.connect_timeout_ms / 1000 + 1.0):
+                async with asyncio.timeout(min(self.cfg.connect_timeout_ms / 1000 + 1.0, STARTUP_WAIT_S)):
                     await self._settled.wait()
 
     async def stop(self) -> None:

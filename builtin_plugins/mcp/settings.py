@@ -59,6 +59,8 @@ TRANSPORTS = ("streamable-http", "sse")
 
 DEFAULT_TIMEOUT_MS = 30_000
 DEFAULT_CONNECT_TIMEOUT_MS = 5_000
+#: a local server may first have to be fetched (npx, uvx): it gets longer to start
+DEFAULT_STDIO_CONNECT_TIMEOUT_MS = 30_000
 DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_REFRESH_S = 300
@@ -115,7 +117,8 @@ class ServerSchema(Section):
     timeout_ms = Int(minimum=1, maximum=3_600_000, metadata={
         "doc": "Milliseconds one tool call may take; then the model gets an error result.", "example": 30000})
     connect_timeout_ms = Int(minimum=1, maximum=600_000, metadata={
-        "doc": "Milliseconds to connect and list the tools; a server down at start is retried in the background."})
+        "doc": "Milliseconds to connect and list the tools (default 5000; 30000 for a local server); "
+               "a server down at start is retried in the background."})
     max_output_bytes = Int(minimum=1, metadata={"doc": "A tool result longer than this is cut (bytes of UTF-8)."})
     max_response_bytes = Int(minimum=1, metadata={
         "doc": "Largest HTTP answer read from the server; a bigger one is an error result."})
@@ -299,6 +302,7 @@ def _server(data: Mapping[str, Any], context: ConfigContext) -> ServerConfig:
     headers, env = dict(data.get("headers", {})), dict(data.get("env", {}))
     wanted = [*headers.values(), *env.values(), *([data["bearer"]] if "bearer" in data else [])]
     if data.get("command"):
+        kw.setdefault("connect_timeout_ms", DEFAULT_STDIO_CONNECT_TIMEOUT_MS)
         kw["args"] = tuple(data.get("args", ()))
         kw["executable"] = _which(data["command"], context)
         kw["stderr_path"] = os.path.join(context.resolve_path(context.data_dir), f"mcp-{data['name']}.stderr.log")

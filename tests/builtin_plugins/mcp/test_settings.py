@@ -58,7 +58,7 @@ def test_defaults_grant_nothing_and_star_grants_everything():
     """)
     assert a.tools == () and not a.grants("anything")
     assert b.tools == "*" and b.grants("anything") and b.kind == "sse"
-    assert (a.timeout_ms, a.max_output_bytes, a.refresh_s) == (30_000, 64 * 1024, 300)
+    assert (a.timeout_ms, a.connect_timeout_ms, a.max_output_bytes, a.refresh_s) == (30_000, 5_000, 64 * 1024, 300)
 
 
 def test_missing_secrets_are_named_not_a_config_error():
@@ -176,6 +176,7 @@ def test_local_servers_are_off_unless_allowed_and_listed():
     assert fs.kind == "stdio" and fs.executable == sys.executable and fs.args == ("-m", "server")
     assert fs.child_env() == {"GRANTED": "v"} and fs.cwd == "/etc/exo/servers"
     assert fs.stderr_path.endswith("mcp-fs.stderr.log")
+    assert fs.connect_timeout_ms == 30_000  # a local server may first be fetched (npx, uvx)
     assert fs.where() == sys.executable  # not the arguments: they may carry what should be a granted variable
 
 
