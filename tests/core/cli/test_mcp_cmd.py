@@ -104,3 +104,18 @@ def test_serve_says_which_servers_run_and_that_local_ones_are_unsandboxed(server
     finally:
         code, _, err = stop(served)
     assert code == 0, err
+
+
+def test_status_shows_the_mcp_servers():
+    from exoclaw_core.cli.client import format_status
+
+    text = format_status({"version": "1", "uptime_s": 3, "mcp_servers": [
+        {"name": "gh", "transport": "streamable-http", "state": "up", "reason": "", "tools": ["gh.a"], "unsandboxed": False},
+        {"name": "late", "transport": "sse", "state": "down", "reason": "All connection attempts failed", "tools": []},
+        {"name": "fs", "transport": "stdio", "state": "up", "reason": "", "tools": ["fs.a", "fs.b"], "unsandboxed": True},
+    ]})
+    assert text.splitlines()[-3:] == [
+        "mcp server gh (streamable-http): up, 1 tool",
+        "mcp server late (sse): down: All connection attempts failed",
+        "mcp server fs (stdio, UNSANDBOXED): up, 2 tools",
+    ]
