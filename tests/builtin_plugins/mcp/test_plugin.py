@@ -2,62 +2,21 @@
 
 The echo provider turns ``/tool NAME {json}`` into a tool call and answers
 the result with ``Tool NAME returned: <content>`` (``failed`` for an error).
+These tests are about the plugin's hooks: grants, names, calls and their
+failures, clashes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import os
-import socket
-import sys
-import time
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
-import pytest
 
 from exoclaw_hooks import AgentConfig, ToolSpec, hookimpl
-from tests.fakes.mcp_server import ROOT, running_mcp_server, stdio_command
-from tests.harness import events_of, make_settings, running_gateway, text_of
-
-
-def chat(content: str, account: str = "alice") -> dict[str, str]:
-    return {"channel": "t", "account": account, "content": content}
-
-
-def results_of(frames: list[dict]) -> list[dict]:
-    return [f["data"] for f in frames if f.get("event") == "tool_result"]
-
-
-async def call(client: Any, tool: str, args: dict | None = None, account: str = "alice") -> dict:
-    """One ``/tool`` turn; its only tool result."""
-    frames = await client.chat(chat(f"/tool {tool} {json.dumps(args or {})}", account))
-    assert events_of(frames)[-1] == "done" and "error" not in events_of(frames), frames
-    (result,) = results_of(frames)
-    return result
-
-
-def offered(gw: Any, agent: str = "default") -> list[str]:
-    return sorted(s.name for s in gw.rt.pm.get_plugin("mcp").list_tools(gw.rt.agents[agent]))
-
-
-def report(gw: Any, name: str = "t") -> dict:
-    return {p["name"]: p for p in gw.rt.plugin_report()}[name]
-
-
-async def eventually(check: Any, what: str, timeout: float = 15.0) -> None:
-    """Wait for ``check()`` to hold (a server's change reaches us asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting: {what}")
-        await asyncio.sleep(0.05)
-
-
-# ---------------------------------------------------------------- calls
+from tests.builtin_plugins.mcp.mcp_helpers import call, chat, eventually, offered, report, results_of
+from tests.fakes.mcp_server import running_mcp_server
+from tests.harness import make_settings, running_gateway, text_of
 
 
 async def test_a_granted_tool_round_trip_metered_and_marked_as_data(mcp_server, tmp_path):
@@ -169,98 +128,6 @@ async def test_hung_calls_never_hold_up_other_sessions(mcp_server, tmp_path):
             assert len(gw.rt.turns) == 16
 
 
-# ---------------------------------------------------------------- listings
-
-
-async def test_malformed_tools_are_skipped_and_named_in_the_log(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="exoclaw.mcp")
-    with running_mcp_server("--malformed") as server:
-        settings = make_settings(data_dir=tmp_path, mcp=[server.entry(name="bad", tools="*")])
-        async with running_gateway(settings) as gw:
-            rep = report(gw, "bad")
-            assert rep["state"] == "up"
-            assert sorted(rep["skipped"]) == ["bad_props", "bad_schema", "bad_type"]
-            assert "bad__echo" in offered(gw)
-            assert not {"bad__bad_schema", "bad__bad_type", "bad__bad_props"} & set(offered(gw))
-            async with gw.client() as c:  # the good tools work (the SDK never saw the bad ones)
-                assert "\nok\n" in (await call(c, "bad__echo", {"text": "ok"}))["content"]
-    skipped = [r.getMessage() for r in caplog.records if "event=mcp_tool_skipped" in r.getMessage()]
-    assert len(skipped) == 3
-    assert any("server=bad tool=bad_schema reason=\"its inputSchema is not an object\"" in s for s in skipped)
-
-
-async def test_a_tool_added_later_is_offered_only_once_granted(tmp_path):
-    with running_mcp_server() as server:
-        settings = make_settings(data_dir=tmp_path, mcp=[server.entry(tools=["grow", "shrink", "granted_later"])])
-        async with running_gateway(settings) as gw:
-            assert offered(gw) == ["t__grow", "t__shrink"]
-            async with gw.client() as c:
-                await call(c, "t__grow", {"name": "surprise"})
-                await call(c, "t__grow", {"name": "granted_later"})
-                await eventually(lambda: "t__granted_later" in offered(gw), "the listing refreshed")
-                assert "surprise" in report(gw)["available"] and "t__surprise" not in offered(gw)
-                assert "granted_later: hi" in (await call(c, "t__granted_later", {"text": "hi"}))["content"]
-                assert (await call(c, "t__surprise", {"text": "hi"}))["content"] == "unknown tool: t__surprise"
-                await call(c, "t__shrink", {"name": "granted_later"})
-                await eventually(lambda: "t__granted_later" not in offered(gw), "the tool went away")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def test_a_server_down_at_start_is_reported_and_retried(tmp_path):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/mcp"
-    settings = make_settings(data_dir=tmp_path, mcp=[{"name": "late", "url": url, "tools": ["echo"]}])
-    async with running_gateway(settings) as gw:
-        rep = report(gw, "late")
-        assert rep["state"] == "down" and rep["loaded"] is False and rep["reason"]
-        assert rep["summary"].startswith("late (streamable-http, down: ")
-        assert offered(gw) == []
-        async with gw.client() as c:
-            assert (await c.chat(chat("the gateway is up")))[-1]["event"] == "done"
-            assert (await call(c, "late__echo"))["content"] == "unknown tool: late__echo"
-            with running_mcp_server(port=port):
-                await eventually(lambda: report(gw, "late")["state"] == "up", "the retry connected", timeout=30)
-                assert offered(gw) == ["late__echo"]
-                assert "\nback\n" in (await call(c, "late__echo", {"text": "back"}))["content"]
-            # the server went away: a call is an error result (the connection lost, or the tool already gone)
-            gone = await call(c, "late__echo", {"text": "x"})
-            assert gone["is_error"]
-            assert gone["content"].startswith("MCP tool late.echo failed: ") or "unknown tool" in gone["content"]
-            await eventually(lambda: report(gw, "late")["state"] != "up", "the loss was noticed")
-            assert offered(gw) == []
-
-
-# ---------------------------------------------------------------- secrets and names
-
-
-async def test_header_secrets_reach_the_server_and_nothing_else(tmp_path, caplog):
-    caplog.set_level(logging.DEBUG)  # at every level, the SDK's own lines included
-    token, team = "tok-3f9a8b7c6d5e", "blue-team-77"
-    with running_mcp_server("--token", token, "--require-header", f"X-Team={team}") as server:
-        settings = make_settings(data_dir=tmp_path, env={"T_TOKEN": token, "T_TEAM": team}, mcp=[
-            server.entry(tools=["echo"], bearer="T_TOKEN", headers={"X-Team": "T_TEAM"}),
-            server.entry(name="nokey", tools=["echo"], bearer="T_MISSING"),
-            server.entry(name="anon", tools=["echo"]),  # no credentials: the server answers 401
-        ])
-        async with running_gateway(settings) as gw:
-            assert report(gw)["state"] == "up"  # the server checked both headers
-            nokey, anon = report(gw, "nokey"), report(gw, "anon")
-            assert nokey["state"] == "refused" and nokey["reason"] == "environment variable T_MISSING is not set"
-            assert anon["state"] == "down"
-            async with gw.client() as c:
-                assert "\nhi\n" in (await call(c, "t__echo", {"text": "hi"}))["content"]
-                status = (await c.request("status"))["result"]
-            shown = json.dumps([gw.rt.plugin_report(), status])
-    for secret in (token, team):
-        assert secret not in shown
-        assert secret not in caplog.text
-
-
 async def test_a_clash_with_another_plugins_tool_is_refused_naming_both(mcp_server, tmp_path, caplog):
     class Other:
         @hookimpl
@@ -289,63 +156,3 @@ async def test_two_servers_whose_names_meet_are_told_apart(tmp_path):
             assert report(gw, "a")["refused"] == {
                 "a.b__echo": "MCP tool a.b__echo and MCP tool a__b.echo would both be offered as a__b__echo"}
             assert offered(gw) == ["a__b__echo", "a__grow"]
-
-
-# ---------------------------------------------------------------- other transports
-
-
-async def test_an_sse_server(tmp_path):
-    with running_mcp_server(transport="sse") as server:
-        settings = make_settings(data_dir=tmp_path, mcp=[server.entry(name="old", tools=["echo"])])
-        async with running_gateway(settings) as gw:
-            assert report(gw, "old")["transport"] == "sse" and report(gw, "old")["state"] == "up"
-            async with gw.client() as c:
-                assert "\nover sse\n" in (await call(c, "old__echo", {"text": "over sse"}))["content"]
-
-
-async def test_a_local_server_gets_only_the_granted_variables(tmp_path):
-    settings = make_settings(
-        data_dir=tmp_path, env={"PATH": os.environ.get("PATH", ""), "HOME": "/home/u", "HOST_SECRET": "s3cr3t-value"},
-        mcp_stdio={"allow": True, "commands": [sys.executable]},
-        mcp=[{"name": "fs", "command": sys.executable, "args": stdio_command()[1:], "cwd": str(ROOT),
-              "env": {"GRANTED": "HOST_SECRET"}, "tools": ["env", "echo"]}],
-    )
-    async with running_gateway(settings) as gw:
-        rep = report(gw, "fs")
-        assert rep["state"] == "up" and rep["transport"] == "stdio" and rep["unsandboxed"] is True
-        assert rep["warning"].startswith("MCP server fs runs a local command UNSANDBOXED")
-        async with gw.client() as c:
-            async def env(name: str) -> str:
-                content = (await call(c, "fs__env", {"name": name}))["content"]
-                return content.splitlines()[1]
-
-            assert await env("GRANTED") == "s3cr3t-value"
-            for name in ("HOME", "PATH", "USER", "HOST_SECRET", "VIRTUAL_ENV"):
-                assert await env(name) == "<unset>", name
-            assert "\nlocal\n" in (await call(c, "fs__echo", {"text": "local"}))["content"]
-    assert (tmp_path / "mcp-fs.stderr.log").exists()
-
-
-async def test_a_local_server_that_cannot_run_is_refused_not_retried(tmp_path):
-    settings = make_settings(
-        data_dir=tmp_path, env={"PATH": "/nonexistent"},
-        mcp_stdio={"allow": True, "commands": ["no-such-command-here"]},
-        mcp=[{"name": "fs", "command": "no-such-command-here", "tools": "*"}],
-    )
-    async with running_gateway(settings) as gw:
-        rep = report(gw, "fs")
-        assert rep["state"] == "refused" and rep["reason"] == "command not found: no-such-command-here"
-        assert rep["summary"] == "fs (stdio, refused: command not found: no-such-command-here)"
-        # the runtime check stands even if a config object reached the plugin without [mcp_stdio]
-        plugin = gw.rt.pm.get_plugin("mcp")
-        await plugin.gateway_shutdown(None)
-        plugin.stdio = type(plugin.stdio)()
-        plugin.servers = (replace(plugin.servers[0], executable=sys.executable),)
-
-        class Host:
-            def register_secret(self, value: Any) -> None: ...
-            hooks = gw.rt.host.hooks
-
-        await plugin.gateway_startup(Host())
-        assert report(gw, "fs")["state"] == "refused"
-        assert "[mcp_stdio] allow = true" in report(gw, "fs")["reason"]
