@@ -107,6 +107,7 @@ class ServerConnection:
 
     async def stop(self) -> None:
         self._stopping = True
+        self.state = "stopped"  # before the supervisor's last on_change: a stopped server offers nothing
         self._wake.set()
         task, self._task = self._task, None
         for pending in list(self._abandoned):

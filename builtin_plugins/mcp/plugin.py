@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -93,11 +94,9 @@ class McpPlugin:
 
     @hookimpl(trylast=True)
     async def gateway_startup(self, host: Any) -> None:
-        for cfg in self.servers:
+        for cfg in self.servers:  # header values and granted variables: never in a log line
             for value in cfg.secret_values.values():
                 host.register_secret(value)
-                if value and cfg.bearer:
-                    host.register_secret(f"Bearer {value}")
         self._offers, self._by_server, self._clashes = {}, {}, {}
         if not self.servers:
             return
@@ -114,8 +113,8 @@ class McpPlugin:
     @hookimpl
     async def gateway_shutdown(self, host: Any) -> None:
         conns, self.conns = self.conns, {}
-        self._offers, self._by_server = {}, {}
         await asyncio.gather(*(c.stop() for c in conns.values()), return_exceptions=True)
+        self._offers, self._by_server = {}, {}
 
     async def _other_tools(self, host: Any) -> set[str]:
         everyone = AgentConfig(id="*", provider="*", model="*")
@@ -216,6 +215,8 @@ class McpPlugin:
             "skipped": dict(conn.skipped) if conn else {},
             "refused": dict(self._clashes.get(cfg.name, {})),
             "unsandboxed": bool(cfg.command), "protocol": conn.protocol if conn else None,
+            "retry_in_s": round(max(conn.retry_at - time.time(), 0), 1) if conn and conn.retry_at and state == "down"
+            else None,
         }
         tools = f"{len(offered)} tool{'s' if len(offered) != 1 else ''}"
         detail = f"{state}, {tools}" if state == "up" else f"{state}: {entry['reason']}" if entry["reason"] else state

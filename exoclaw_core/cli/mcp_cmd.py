@@ -36,6 +36,8 @@ def format_server(s: dict[str, Any]) -> str:
     state = s.get("state", "?")
     if s.get("reason"):
         state += f": {s['reason']}"
+        if s.get("retry_in_s") is not None:
+            state += f" (retrying in {s['retry_in_s']:g} s)"
     elif s.get("protocol"):
         state += f" (protocol {s['protocol']})"
     lines = [f"{s['name']}  {s.get('transport', '?')}  {s.get('path', '')}", f"    state:        {state}"]

@@ -68,6 +68,7 @@ async def test_only_granted_tools_are_offered_and_agents_narrow_them(mcp_server,
                 result = await call(c, name)
                 assert result == {"tool_use_id": result["tool_use_id"], "content": f"unknown tool: {name}",
                                   "is_error": True}
+    assert offered(gw) == [] and report(gw)["state"] == "stopped"  # a stopped gateway offers nothing
 
 
 async def test_failing_slow_huge_and_garbled_answers_are_error_results(mcp_server, tmp_path, caplog):

@@ -68,6 +68,7 @@ def test_mcp_list_shows_state_and_tools(server, home, capsys):
     assert "    not granted:  env, fail, garble, grow, hang, huge, rpc_error, shrink\n" in t
     assert "    granted but not listed by the server: gone" in t
     assert down.startswith("streamable-http  http://127.0.0.1:9/mcp\n    state:        down: ")
+    assert " s)\n" in down.split("state:")[1] and "(retrying in " in down
     assert "    granted:      none\n    offered:      none" in down
 
     assert main(["mcp", "list", "--config", str(config), "--json"]) == 0
