@@ -36,7 +36,7 @@ from exoclaw_hooks import AgentConfig, SettingsTable, ToolCall, ToolResult, Tool
 
 from .connection import CallFailed, ServerConnection, quote
 from .settings import SERVERS, Builder, ServerConfig, StdioPolicy, StdioSchema
-from .tools import envelope, render_result, tool_spec
+from .tools import envelope, render_result, scrub, tool_spec
 
 log = logging.getLogger("exoclaw.mcp")
 
@@ -136,7 +136,8 @@ class McpPlugin:
             for tool_name, tool in conn.listed.items():
                 if not conn.cfg.grants(tool_name):
                     continue
-                offer = Offer(name, tool_name, tool_spec(name, tool_name, tool.description, tool.input_schema))
+                description = scrub(tool.description or "", conn.cfg.secrets)
+                offer = Offer(name, tool_name, tool_spec(name, tool_name, description, tool.input_schema))
                 why = self._clash(offer)
                 if why:
                     clashes[offer.qualified] = why
@@ -177,15 +178,16 @@ class McpPlugin:
         return self._run(conn, offer, call)
 
     async def _run(self, conn: ServerConnection, offer: Offer, call: ToolCall) -> ToolResult:
+        secrets = conn.cfg.secrets
         try:
             result = await conn.call(offer.tool, dict(call.input))
         except CallFailed as exc:
             text = f"MCP tool {offer.qualified} failed: {exc}"
             if exc.server_text:
-                text += "\n" + envelope(offer.server, offer.tool, exc.server_text[:2000])
+                text += "\n" + envelope(offer.server, offer.tool, scrub(exc.server_text[:2000], secrets))
             return ToolResult(call.id, text, True)
         content, is_error = render_result(offer.server, offer.tool, result, conn.cfg.max_output_bytes)
-        return ToolResult(call.id, content, is_error)
+        return ToolResult(call.id, scrub(content, secrets) if secrets else content, is_error)
 
     # ------------------------------------------------------------ reports
 

@@ -188,6 +188,12 @@ class ServerConfig:
     def grants(self, tool: str) -> bool:
         return self.tools == "*" or tool in self.tools
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values this server is given, longest first (for scrubbing what it sends back)."""
+        values = {v for v in self.secret_values.values() if v and len(v) >= 4}
+        return tuple(sorted(values, key=len, reverse=True))
+
     def missing_secrets(self) -> list[str]:
         """The environment variables this server needs that are not set."""
         wanted = [*self.headers.values(), *([self.bearer] if self.bearer else []), *self.env.values()]

@@ -10,7 +10,9 @@
   spellings dispatch.
 * :func:`render_result` turns a ``CallToolResult`` into the text the model
   gets: capped at ``max_output_bytes``, inside a ``<tool_output>`` envelope
-  that says it is data from an external tool, not instructions.
+  that says it is data from an external tool, not instructions; whatever the
+  server sends (results, errors, descriptions) is :func:`scrub`-bed of the
+  secrets it was given.
 """
 
 from __future__ import annotations
@@ -89,6 +91,17 @@ def tool_spec(server: str, name: str, description: str | None, input_schema: dic
 
 
 # ---------------------------------------------------------------- results
+
+REDACTED = "[REDACTED]"
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` without the server's own secrets (a hostile server may echo the token it was sent)."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
 
 
 def content_text(result: Any) -> str:

@@ -8,7 +8,7 @@ import mcp_types as types
 import pytest
 
 from builtin_plugins.mcp.tools import (
-    BadTool, cap, content_text, envelope, render_result, screen_tool, tool_label, tool_spec, wire_name,
+    BadTool, cap, content_text, envelope, render_result, screen_tool, scrub, tool_label, tool_spec, wire_name,
 )
 
 GOOD = {"name": "search", "description": "Find things.", "inputSchema": {
@@ -98,3 +98,8 @@ def test_render_result():
     failed = types.CallToolResult(content=[], is_error=True)
     content, is_error = render_result("s", "t", failed, 10)
     assert is_error and "the tool reported an error without a message" in content
+
+
+def test_scrub_removes_the_servers_secrets():
+    assert scrub("token abcd1234 and abcd1234xyz", ("abcd1234xyz", "abcd1234")) == "token [REDACTED] and [REDACTED]"
+    assert scrub("nothing here", ()) == "nothing here"

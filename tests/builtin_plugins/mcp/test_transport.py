@@ -45,11 +45,14 @@ async def test_header_secrets_reach_the_server_and_nothing_else(tmp_path, caplog
             assert anon["state"] == "down"
             async with gw.client() as c:
                 assert "\nhi\n" in (await call(c, "t__echo", {"text": "hi"}))["content"]
+                # a server echoing what it was sent cannot put the token in the model's context
+                echoed = await call(c, "t__echo", {"text": f"your token is {token}"})
+                assert "\nyour token is [REDACTED]\n" in echoed["content"]
                 status = (await c.request("status"))["result"]
             shown = json.dumps([gw.rt.plugin_report(), status])
     for secret in (token, team):
         assert secret not in shown
-        assert secret not in caplog.text
+        assert secret not in caplog.text  # caplog sees records unredacted: nothing even tried to log them
 
 
 async def test_an_sse_server(tmp_path):
@@ -77,7 +80,7 @@ async def test_a_local_server_gets_only_the_granted_variables(tmp_path):
                 content = (await call(c, "fs__env", {"name": name}))["content"]
                 return content.splitlines()[1]
 
-            assert await env("GRANTED") == "s3cr3t-value"
+            assert await env("GRANTED") == "[REDACTED]"  # it reached the child; the model never sees a secret
             for name in ("HOME", "PATH", "USER", "HOST_SECRET", "VIRTUAL_ENV"):
                 assert await env(name) == "<unset>", name
             assert "\nlocal\n" in (await call(c, "fs__echo", {"text": "local"}))["content"]
