@@ -257,10 +257,11 @@ class Runtime:
         return [r for rs in hookcall.call_sync(self.pm, "plugin_report", host=self.host) for r in rs]
 
     def loaded_wasm_plugins(self) -> list[dict[str, Any]]:
+        # an entry with a "group" is something else a plugin manages (an MCP server), not a WASM plugin
         return [
             {k: p.get(k) for k in ("name", "kind", "tools", "capabilities")}
             for p in self.plugin_report()
-            if p.get("loaded")
+            if p.get("loaded") and not p.get("group")
         ]
 
     async def status(self) -> dict[str, Any]:

@@ -285,7 +285,12 @@ def plugin_report(host: "Host") -> "list[dict[str, Any]] | None":
     """Describe the sandboxed plugins or remote tool servers you manage.  *Contribution hook.*
 
     :returns: a list of dicts ``{"name", "kind", "tools", "capabilities",
-        "loaded": bool, "reason", "path", "not_granted"}``.
+        "loaded": bool, "reason", "path", "not_granted"}``. An entry that is
+        not a WASM plugin (an MCP server …) sets ``"group"`` (a heading, e.g.
+        ``"mcp servers"``) and may set ``"summary"`` (its one-line state for
+        ``serve`` and ``exoclaw plugins``) and ``"warning"`` (printed loudly at
+        start-up); ``status`` counts only the entries without a group as
+        plugins.
     """
 
 

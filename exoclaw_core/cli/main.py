@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_memory_parser(sub, _add_client_args, common)
 
+    p = command("mcp", "MCP servers")
+    msub = p.add_subparsers(dest="mcp_command", metavar="SUBCOMMAND")
+    m = msub.add_parser("list", help="the configured MCP servers, their state and tools", parents=[common])
+    _config_arg(m)
+    m.add_argument("--json", action="store_true", help="print the servers as JSON")
+
     p = command("usage", "token and cost report")
     p.add_argument("--session", default=None, help="only this session key")
     p.add_argument("--by", choices=("day", "model", "agent", "session"), default="model")
@@ -98,6 +104,7 @@ COMMANDS = {
     "plugins": ("plugins_cmd", "run_plugins"),
     "usage": ("usage_cmd", "run_usage"),
     "memory": ("memory_cmd", "run_memory"),
+    "mcp": ("mcp_cmd", "run_mcp"),
 }
 
 
@@ -111,8 +118,9 @@ def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None or (args.command == "config" and not args.config_command) or (
-            args.command == "memory" and not args.memory_command):
+    if (args.command is None or (args.command == "config" and not args.config_command)
+            or (args.command == "memory" and not args.memory_command)
+            or (args.command == "mcp" and not args.mcp_command)):
         parser.print_help()
         return 2
     debug = args.debug or os.environ.get("EXOCLAW_LOG", "").lower() == "debug"

@@ -10,6 +10,7 @@ import signal
 import sys
 
 from .errors import UserError
+from .plugins_cmd import split_report
 
 log = logging.getLogger("exoclaw.serve")
 
@@ -50,12 +51,12 @@ async def _serve(rt) -> int:  # type: ignore[no-untyped-def]
         await runner.cleanup()
         raise UserError(f"cannot listen on {gw.bind}:{gw.port}: {exc.strerror or exc}") from None
     port = _bound_port(site) or gw.port
-    _print_summary(rt, gw.bind, port)
-
+    # the handlers before the "listening on" line: whoever waits for it may send SIGTERM at once
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    _print_summary(rt, gw.bind, port)
     await stop.wait()
     print("exoclaw: shutting down", file=sys.stderr, flush=True)
     await runner.cleanup()
@@ -87,14 +88,19 @@ def _print_summary(rt, bind: str, port: int) -> None:  # type: ignore[no-untyped
         if r.status != "loaded":
             lines.append(f"  hook plugin {r.name}: {r.status}{': ' + r.reason if r.reason else ''}")
     report = rt.plugin_report()
-    loaded = [p for p in report if p.get("loaded")]
+    wasm, groups = split_report(report)
+    loaded = [p for p in wasm if p.get("loaded")]
     lines.append("  wasm plugins: " + (", ".join(f"{p['name']} ({p.get('kind')})" for p in loaded) or "none"))
-    for p in report:
+    for p in wasm:
         if not p.get("loaded"):
             lines.append(f"  wasm plugin {p['name']}: not loaded: {p.get('reason', '?')}")
+    # entries of other groups (MCP servers …): one line per group, each entry its own summary
+    for group, entries in groups.items():
+        lines.append(f"  {group}: " + ", ".join(p.get("summary") or p["name"] for p in entries))
     for a in s.agents.values():
         if a.provider == "echo":
             lines.append(BANNER_ECHO.format(id=a.id))
+    lines.extend(f"!! {p['warning']}" for p in report if p.get("warning"))
     from ..readiness import missing_keys
 
     for missing in missing_keys(s, rt.providers):

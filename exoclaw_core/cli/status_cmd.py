@@ -37,6 +37,10 @@ def format_status(s: dict[str, Any]) -> str:
     deliveries = s.get("deliveries")
     if deliveries:
         lines.append("channel deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(deliveries.items())))
+    for m in s.get("mcp_servers") or []:  # the mcp plugin's status_info
+        tools = len(m.get("tools") or [])
+        state = f"{m.get('state')}: {m['reason']}" if m.get("reason") else f"{m.get('state')}, {tools} tool{'s' * (tools != 1)}"
+        lines.append(f"mcp server {m.get('name')} ({m.get('transport')}{', UNSANDBOXED' if m.get('unsandboxed') else ''}): {state}")
     return "\n".join(lines)
 
 
