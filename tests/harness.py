@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import itertools
 import json
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Iterable, Iterator
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
 from exoclaw_core.gateway.app import build_app
+from exoclaw_core.logs import setup_logging
 from exoclaw_core.plugins import make_plugin_manager
 from exoclaw_core.runtime import Runtime
 from exoclaw_core.store.sqlite import open_store
@@ -46,6 +48,17 @@ def make_settings(
         all_agents[a.id] = a
     gateway = kwargs.pop("gateway", GatewayConfig(port=0))
     return Settings(gateway=gateway, agents=all_agents, default_agent="default", data_dir=str(data_dir), **kwargs)
+
+
+@contextmanager
+def captured_log(level: str = "debug", fmt: str = "text") -> Iterator[io.StringIO]:
+    """Every log line, formatted as ``exoclaw serve`` writes them, into a string while inside."""
+    stream = io.StringIO()
+    setup_logging(level, fmt, stream=stream)
+    try:
+        yield stream
+    finally:
+        setup_logging("warning", "text")
 
 
 class WSClient:
@@ -105,14 +118,18 @@ def events_of(frames: list[dict[str, Any]]) -> list[str]:
 @dataclasses.dataclass
 class Gateway:
     rt: Runtime
-    server: TestServer
+    server: TestServer | None
+    #: the production listener (``running_gateway(..., listener=True)``) instead of aiohttp's TestServer
+    listener: Any = None
 
     @property
     def url(self) -> str:
-        return str(self.server.make_url("/ws")).replace("http://", "ws://")
+        return self.http_url.replace("http://", "ws://") + "/ws"
 
     @property
     def http_url(self) -> str:
+        if self.listener is not None:
+            return f"http://127.0.0.1:{self.listener.port}"
         return str(self.server.make_url("")).rstrip("/")
 
     @asynccontextmanager
@@ -134,14 +151,26 @@ async def running_gateway(
     load_entrypoints: bool = True,
     store: Any = None,
     persistent: bool = False,
+    listener: bool = False,
     **rt_kwargs: Any,
 ) -> AsyncIterator[Gateway]:
+    """``listener=True`` serves through ``exoclaw_core.gateway.listener`` (the connection guards) as
+    ``exoclaw serve`` does, on ``settings.gateway``'s bind and port; else through aiohttp's TestServer."""
     pm = make_plugin_manager(settings, load_entrypoints=load_entrypoints, plugins=plugins)
     if store is None:
         store = open_store(Path(settings.data_dir) if persistent else None)
     rt = Runtime(settings, pm, store, **rt_kwargs)
     rt.retry_policy.base_s = 0.01
     app = await build_app(rt)
+    if listener:
+        from exoclaw_core.gateway.listener import listen
+
+        served = await listen(app, settings.gateway)
+        try:
+            yield Gateway(rt, None, served)
+        finally:
+            await served.close()
+        return
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     try:

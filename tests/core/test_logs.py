@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 
 import pytest
 
-from exoclaw_core.logs import Every, escape, quote, register_secret, setup_logging
+from exoclaw_core.logs import Every, escape, quote, register_secret
+from tests.harness import captured_log
 
 HOSTILE = "a\x00b\x1b[31mred\x1b[0m\r\nlevel=error fake\u2028line\u202eevil\x85\x7f\ud800end"
 
 
 @pytest.fixture
 def text_log():
-    stream = io.StringIO()
-    setup_logging("debug", "text", stream=stream)
-    yield stream
-    setup_logging("warning", "text")
+    with captured_log() as stream:
+        yield stream
 
 
 def _raw_controls(text: str) -> list[str]:
@@ -41,12 +39,8 @@ def test_client_text_reaches_a_text_line_escaped_and_on_one_line(text_log):
 
 
 def test_json_lines_stay_valid_json_with_escapes():
-    stream = io.StringIO()
-    setup_logging("debug", "json", stream=stream)
-    try:
+    with captured_log("debug", "json") as stream:
         logging.getLogger("exoclaw.t").info("event=x peer=%s", quote(HOSTILE))
-    finally:
-        setup_logging("warning", "text")
     line = stream.getvalue()
     assert line.count("\n") == 1 and not _raw_controls(line)
     record = json.loads(line)
