@@ -35,7 +35,8 @@ def token_matches(expected: str, given: object) -> bool:
     """Constant-time comparison; an empty or non-string token never matches."""
     if not isinstance(given, str) or not given or not expected:
         return False
-    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+    # surrogatepass: a header that was not UTF-8 (or a JSON lone surrogate) is just a wrong token
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8", "surrogatepass"))
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -42,6 +42,7 @@ from exoclaw_hooks import IncomingMessage, Route, make_session_key
 
 from ..logs import quote
 from ..runtime import NoAgent, Runtime
+from . import text
 from .auth import bearer_token, origin_allowed, token_matches
 from .keys import RUNTIME
 from .openai_format import DONE, MAX_ID_CHARS, ApiError, ChatRequest, Chunks, completion, parse_body, \
@@ -101,6 +102,9 @@ async def _read(request: web.Request, rt: Runtime) -> tuple[ChatRequest, Incomin
     if len(peer) > MAX_ID_CHARS:
         raise ApiError(400, f"Invalid X-Exoclaw-Peer header: at most {MAX_ID_CHARS} characters.",
                        code="invalid_value")
+    why = text.problem(peer, nul=True)
+    if why is not None:  # header bytes that were not UTF-8 arrive as lone surrogates
+        raise ApiError(400, f"Invalid X-Exoclaw-Peer header: {why}.", code="invalid_value")
     message = IncomingMessage(channel="openai", account=req.user, content=req.content, peer=peer,
                               system_extra=req.system)
     if req.model == ROUTE_MODEL:

@@ -1,7 +1,8 @@
 """``POST /webhook/{channel}``: a platform's webhook, acknowledged once stored (SPEC §7).
 
 404 unknown channel, 401 failed authenticity check (before any parsing),
-400 a payload the plugin rejects, 413 an oversize body; otherwise 200 as
+400 a payload the plugin rejects (or a parsed message whose text is not
+proper Unicode, before it reaches the inbox), 413 an oversize body; otherwise 200 as
 soon as the message is committed to the inbox — the turn and the reply
 follow in the background, so a slow model never makes a platform retry.
 """
@@ -17,6 +18,7 @@ from exoclaw_hooks import ChannelError, Ignore, InboxItem, IncomingMessage, Webh
 
 from .. import hookcall
 from ..logs import quote
+from . import text
 from .auth import origin_allowed
 from .keys import RUNTIME
 
@@ -71,6 +73,11 @@ async def webhook_handler(request: web.Request) -> web.Response:
     if not isinstance(parsed, IncomingMessage):
         metrics.labels(channel, "error").inc()
         return _answer(500, ok=False, error="the channel plugin returned no message")
+    bad = _bad_text(parsed)
+    if bad is not None:
+        metrics.labels(channel, "rejected").inc()
+        log.warning("event=webhook_refused channel=%s status=400 reason=%s", quote(channel), quote(bad))
+        return _answer(400, ok=False, error=bad)
     message_id = parsed.message_id or f"auto-{uuid.uuid4().hex}"
     inbox_id, is_new = await rt.store.inbox_add(channel, message_id, parsed)
     if not is_new:
@@ -81,3 +88,14 @@ async def webhook_handler(request: web.Request) -> web.Response:
     log.info("event=webhook_accepted channel=%s inbox_id=%d", quote(channel), inbox_id)
     rt.channels.submit(InboxItem(inbox_id, channel, message_id, parsed, "pending"))
     return _answer(200, ok=True, id=inbox_id)
+
+
+def _bad_text(message: IncomingMessage) -> str | None:
+    """Why a channel plugin's parsed message cannot enter the inbox (not proper Unicode), or None."""
+    for name in ("channel", "account", "peer", "guild", "team", "content", "message_id"):
+        value = getattr(message, name)
+        why = text.problem(value, nul=True) if isinstance(value, str) else None
+        if why is not None:
+            return f"the parsed message's {name} {why}"
+    bad = text.find_bad(message.reply_to, "reply_to") if message.reply_to else None
+    return None if bad is None else f"the parsed message's {bad[0]} {bad[1]}"
