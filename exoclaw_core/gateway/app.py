@@ -53,6 +53,8 @@ async def build_app(rt: Runtime) -> web.Application:
     """Create the app and start the runtime (plugins add their routes during start-up)."""
     app = create_app(rt)
     await rt.start(app)
+    # last, so that a plugin's own /v1 routes come first: any other /v1 path or method is OpenAI's 404
+    app.router.add_route("*", "/v1/{tail:.*}", openai_api.not_found)
     return app
 
 

@@ -62,6 +62,8 @@ SSE_HEADERS = {
 def error_response(rt: Runtime, err: ApiError) -> web.Response:
     rt.metrics.errors.labels("openai_api").inc()
     level = logging.WARNING if err.status >= 500 or err.status in (401, 403) else logging.INFO
+    if err.status == 404 and err.code is None:  # an unknown path: nobody's mistake worth a line
+        level = logging.DEBUG
     log.log(level, "event=openai_error status=%d code=%s message=%s", err.status, err.code, quote(err.message))
     return web.json_response(err.body(), status=err.status, headers=err.headers)
 
@@ -74,6 +76,12 @@ def _check_access(request: web.Request, rt: Runtime) -> None:
     if gw.token and not token_matches(gw.token, bearer_token(request.headers.get("Authorization"))):
         raise ApiError(401, "Incorrect or missing API key: send the gateway token as 'Authorization: Bearer <token>'.",
                        code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def not_found(request: web.Request) -> web.Response:
+    """Any other ``/v1/*`` path or method: OpenAI's own answer (a JSON 404, not aiohttp's plain 404/405)."""
+    path = request.path if len(request.path) <= 200 else request.path[:200] + "…"
+    return error_response(request.app[RUNTIME], ApiError(404, f"Invalid URL ({request.method} {path})"))
 
 
 async def list_models(request: web.Request) -> web.Response:
