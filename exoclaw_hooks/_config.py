@@ -115,6 +115,8 @@ class GatewayConfig:
     token: str | None = field(default=None, repr=False)
     max_message_bytes: int = 1024 * 1024
     allowed_origins: tuple[str, ...] = ()
+    #: permessage-deflate on /ws (off: it costs more CPU and memory than it saves on small chunk frames)
+    ws_compression: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ def _pick(data: Mapping[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def gateway(data: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfig:
-    kw = _pick(data, "bind", "port", "max_message_bytes")
+    kw = _pick(data, "bind", "port", "max_message_bytes", "ws_compression")
     if "allowed_origins" in data:
         kw["allowed_origins"] = tuple(data["allowed_origins"])
     return GatewayConfig(token=d.token(data.get("token"), env), **kw)

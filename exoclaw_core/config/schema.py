@@ -46,6 +46,7 @@ class GatewaySchema(Section):
     token = Str(allow_empty=True)  # empty counts as none
     max_message_bytes = Int(minimum=1)
     allowed_origins = StrList()
+    ws_compression = Bool()
 
 
 class FallbackSchema(Section):

@@ -24,7 +24,8 @@ after output started is sent as a last ``data: {"error": {...}}`` event, then
 ``data: [DONE]``.
 
 **Disconnects.** The turn runs as the runtime's own task: a client that goes
-away mid-stream only stops the writes; the turn completes and is stored.
+away mid-stream only stops the writes (one debug line); the turn completes
+and is stored.
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ class _Streamed(_Turn):
             await self.resp.write(data)
         except (ConnectionError, RuntimeError):  # the client went away mid-stream
             self.gone = True
+            log.debug("event=client_gone stream=sse (the turn goes on and is stored)")
 
     async def close_with_error(self, err: ApiError) -> None:
         if not self.closed:

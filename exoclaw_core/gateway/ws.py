@@ -1,11 +1,26 @@
-"""``GET /ws``: authentication, framing and dispatch of one WebSocket connection."""
+"""``GET /ws``: authentication, framing and dispatch of one WebSocket connection.
+
+**Closing mid-write (issue 22).** A client may go away at any moment,
+also while a frame is being written. Every write goes through
+:meth:`Connection.send`, which drops frames once the client is gone and
+never lets a write's failure escape unretrieved: with permessage-deflate,
+aiohttp compresses a large frame (> 16 KiB) in a task of its own and awaits
+it shielded; if the awaiting request were cancelled meanwhile (a closing
+connection cancels its requests), that task's "Cannot write to closing
+transport" would be nobody's and asyncio would log it with a traceback. So
+such a frame is written by a task of ours that is never cancelled and
+consumes its own outcome. A disconnect is one debug line.
+
+Compression is ``[gateway] ws_compression`` (off by default: see the README,
+"WebSocket compression", and ``benches/bench_ws_compression.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
@@ -21,6 +36,8 @@ from .methods import METHODS
 log = logging.getLogger("exoclaw.ws")
 
 AUTH_FAILED = json.dumps({"error": "auth_failed", "code": 4001})
+#: a str this long may exceed aiohttp's 16 KiB threshold for compressing in a task once UTF-8 encoded
+_ASYNC_COMPRESS_CHARS = 16 * 1024 // 4
 
 
 class Connection:
@@ -30,14 +47,26 @@ class Connection:
         self.ws = ws
         self.rt = rt
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.writes: set[asyncio.Task[None]] = set()
+        self.gone = False
 
     async def send(self, text: str) -> None:
-        if self.ws.closed:
+        if self.gone or self.ws.closed:
             return
+        if self.ws.compress and len(text) > _ASYNC_COMPRESS_CHARS:
+            # see the module docstring: a write that no cancellation can orphan
+            write = asyncio.get_running_loop().create_task(self._write(text))
+            self.writes.add(write)
+            write.add_done_callback(self.writes.discard)
+            await asyncio.shield(write)
+        else:
+            await self._write(text)
+
+    async def _write(self, text: str) -> None:
         try:
             await self.ws.send_str(text)
         except (ConnectionError, RuntimeError):  # the client went away mid-stream
-            pass
+            self.gone = True
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -54,7 +83,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     # aiohttp closes a connection whose frame exceeds max_msg_size; we accept
     # frames up to a hard cap and answer the ones above max_message_bytes with
     # an error, so one big frame does not cost the client its connection.
-    ws = web.WebSocketResponse(max_msg_size=max(gw.max_message_bytes * 8, 8 * 1024 * 1024), heartbeat=30)
+    ws = web.WebSocketResponse(max_msg_size=max(gw.max_message_bytes * 8, 8 * 1024 * 1024), heartbeat=30,
+                               compress=gw.ws_compression)
     await ws.prepare(request)
     sockets = request.app[SOCKETS]
     sockets.add(ws)
@@ -71,7 +101,6 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             elif msg.type == WSMsgType.BINARY:
                 await conn.send(protocol.error_frame("0", "parse error: binary frames are not supported; send JSON text"))
             elif msg.type == WSMsgType.ERROR:
-                log.info("event=ws_error error=%s", quote(str(ws.exception())))
                 break
     finally:
         rt.metrics.connections.dec()
@@ -81,6 +110,9 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         # pointless now; turns run on in the runtime and are stored.
         for task in list(conn.tasks):
             task.cancel()
+        error = ws.exception()
+        log.debug("event=ws_closed code=%s requests_cancelled=%d%s", ws.close_code, len(conn.tasks),
+                  f" error={quote(f'{type(error).__name__}: {error}')}" if error is not None else "")
     return ws
 
 
@@ -128,18 +160,20 @@ def _handle_text(conn: Connection, raw: str) -> None:
         return
     core = METHODS.get(req.method)
     if core is not None:
-        conn.spawn(_call(conn, req, core(conn.rt, req.params)))
+        conn.spawn(_call(conn, req, lambda: core(conn.rt, req.params)))
         return
     plugin = conn.rt.methods.get(req.method)
     if plugin is None:
-        conn.spawn(conn.send(protocol.error_frame(req.id, f"unknown method: {req.method}")))
+        conn.spawn(conn.send(protocol.error_frame(req.id, protocol.unknown_method(req.method))))
         return
-    conn.spawn(_call(conn, req, plugin(req.params)))
+    conn.spawn(_call(conn, req, lambda: plugin(req.params)))
 
 
-async def _call(conn: Connection, req: protocol.Request, pending: Any) -> None:
+async def _call(conn: Connection, req: protocol.Request, method: Callable[[], Awaitable[Any]]) -> None:
+    # the method's coroutine is made here, in the task: a task cancelled before it runs (its
+    # connection closed) leaves no coroutine that was never awaited
     try:
-        result = await pending
+        result = await method()
         frame = protocol.result_frame(req.id, result)
     except InvalidParams as exc:
         frame = protocol.error_frame(req.id, str(exc))
