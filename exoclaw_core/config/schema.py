@@ -47,6 +47,10 @@ class GatewaySchema(Section):
     max_message_bytes = Int(minimum=1)
     allowed_origins = StrList()
     ws_compression = Bool()
+    header_timeout_s = Num(positive=True)
+    body_timeout_s = Num(positive=True)
+    idle_timeout_s = Num(positive=True)
+    max_connections = Int(minimum=1)
 
 
 class FallbackSchema(Section):

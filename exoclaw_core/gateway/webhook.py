@@ -2,7 +2,8 @@
 
 404 unknown channel, 401 failed authenticity check (before any parsing),
 400 a payload the plugin rejects (or a parsed message whose text is not
-proper Unicode, before it reaches the inbox), 413 an oversize body; otherwise 200 as
+proper Unicode, before it reaches the inbox), 408 a body that does not
+arrive within ``body_timeout_s``, 413 an oversize body; otherwise 200 as
 soon as the message is committed to the inbox — the turn and the reply
 follow in the background, so a slow model never makes a platform retry.
 """
@@ -21,6 +22,7 @@ from ..logs import quote
 from . import text
 from .auth import origin_allowed
 from .keys import RUNTIME
+from .limits import BodyInvalid, BodyTimeout, BodyTooLarge, ClientGone, close_after, read_body
 
 log = logging.getLogger("exoclaw.webhook")
 
@@ -37,18 +39,18 @@ async def webhook_handler(request: web.Request) -> web.Response:
         # platforms send no Origin; a browser page must not drive a local gateway
         metrics.labels("-", "forbidden").inc()
         return _answer(403, ok=False, error="origin not allowed")
-    limit = rt.settings.gateway.max_message_bytes
-    if (request.content_length or 0) > limit:
-        metrics.labels("-", "too_large").inc()
-        return _answer(413, ok=False, error=f"body larger than {limit} bytes")
+    gw = rt.settings.gateway
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
+        body = await read_body(request, gw.max_message_bytes, gw.body_timeout_s)
+    except BodyTooLarge as exc:
         metrics.labels("-", "too_large").inc()
-        return _answer(413, ok=False, error=f"body larger than {limit} bytes")
-    if len(body) > limit:
-        metrics.labels("-", "too_large").inc()
-        return _answer(413, ok=False, error=f"body larger than {limit} bytes")
+        return _answer(413, ok=False, error=str(exc))
+    except BodyTimeout as exc:
+        metrics.labels("-", "timeout").inc()
+        return close_after(_answer(408, ok=False, error=str(exc)))
+    except (BodyInvalid, ClientGone) as exc:
+        metrics.labels("-", "rejected").inc()
+        return close_after(_answer(400, ok=False, error=str(exc) or "the connection closed before the body arrived"))
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         parsed = await hookcall.call_first(

@@ -26,11 +26,12 @@ from aiohttp import WSMsgType, web
 
 from exoclaw_hooks import InvalidParams
 
-from ..logs import quote
+from ..logs import Every, quote
 from ..runtime import NoAgent, Runtime
 from . import protocol
-from .auth import origin_allowed, token_matches
-from .keys import RUNTIME, SOCKETS
+from .auth import AuthThrottle, origin_allowed, token_matches
+from .keys import AUTH_THROTTLE, RUNTIME, SOCKETS
+from .listener import waiting_for_client
 from .methods import METHODS
 
 log = logging.getLogger("exoclaw.ws")
@@ -38,6 +39,8 @@ log = logging.getLogger("exoclaw.ws")
 AUTH_FAILED = json.dumps({"error": "auth_failed", "code": 4001})
 #: a str this long may exceed aiohttp's 16 KiB threshold for compressing in a task once UTF-8 encoded
 _ASYNC_COMPRESS_CHARS = 16 * 1024 // 4
+#: failed logins past the throttle's burst are logged once per interval
+_auth_refused = Every(log, 10.0)
 
 
 class Connection:
@@ -92,7 +95,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     rt.connections += 1
     conn = Connection(ws, rt)
     try:
-        if gw.token and not await _authenticate(ws, gw.token, rt.auth_timeout_s):
+        if gw.token and not await _authenticate(request, ws, gw.token, rt.auth_timeout_s):
             return ws
         await conn.send(json.dumps({"ok": True, "version": _version()}))
         async for msg in ws:
@@ -122,26 +125,44 @@ def _version() -> str:
     return __version__
 
 
-async def _authenticate(ws: web.WebSocketResponse, token: str, timeout: float) -> bool:
+async def _authenticate(request: web.Request, ws: web.WebSocketResponse, token: str, timeout: float) -> bool:
+    """The first frame must carry the token (SPEC §4); failures are paced per address (issue 16)."""
+    given: object = None
     try:
-        msg = await ws.receive(timeout=timeout)
-        ok = False
+        with waiting_for_client(request):  # a client that sends nothing may be shed at the connection cap
+            msg = await ws.receive(timeout=timeout)
         if msg.type == WSMsgType.TEXT:
             try:
                 obj = json.loads(msg.data)
             except (ValueError, RecursionError):
                 obj = None
-            ok = isinstance(obj, dict) and token_matches(token, obj.get("token"))
+            given = obj.get("token") if isinstance(obj, dict) else None
     except asyncio.TimeoutError:
-        ok = False
+        pass
+    ok = False
+    refusal = AUTH_FAILED
+    if given is not None:  # an attempt: it waits its address's turn, then is checked
+        throttle: AuthThrottle = request.app[AUTH_THROTTLE]
+        ticket = await throttle.admit(request.remote)
+        if ticket is None:
+            wait = max(1, round(throttle.retry_after(request.remote)))
+            refusal = json.dumps({"error": "auth_failed", "code": 4001, "retry_after": wait})
+            _auth_refused(logging.WARNING, "event=auth_refused reason=too_many_failures addr=%s retry_after=%d",
+                          quote(request.remote), wait)
+        else:
+            ok = token_matches(token, given)
+            throttle.settle(ticket, ok)
     if not ok:
-        log.warning("event=auth_failed")
+        if given is not None and refusal is AUTH_FAILED:
+            log.warning("event=auth_failed addr=%s", quote(request.remote))
+        elif given is None:  # no attempt: nothing, or no token, within the time allowed
+            log.debug("event=auth_failed reason=no_token addr=%s", quote(request.remote))
         if not ws.closed:
             try:
-                await ws.send_str(AUTH_FAILED)
+                await ws.send_str(refusal)
+                await ws.close(code=4001, message=b"auth_failed")
             except (ConnectionError, RuntimeError):
                 pass
-            await ws.close(code=4001, message=b"auth_failed")
     return ok
 
 

@@ -93,8 +93,8 @@ async def test_a_compressing_client_that_leaves_mid_reply_leaves_a_clean_log(tmp
 
 
 async def test_sse_client_that_leaves_mid_stream_leaves_a_clean_log(tmp_path, log_stream):
-    async with running_gateway(make_settings(data_dir=tmp_path, echo_delay=0.002)) as gw:
-        port = gw.server.port
+    async with running_gateway(make_settings(data_dir=tmp_path, echo_delay=0.002), listener=True) as gw:
+        port = int(gw.http_url.rsplit(":", 1)[1])
         for i in range(4):
             body = json.dumps({"model": "exoclaw", "stream": True, "user": f"u{i}",
                                "messages": [{"role": "user", "content": BIG}]}).encode()
