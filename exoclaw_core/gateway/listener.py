@@ -165,7 +165,14 @@ def waiting_for_client(request: web.Request) -> Iterator[None]:
 
 
 class _Guarded(asyncio.Protocol):
-    """One connection: aiohttp's request handler behind the guard's admission and header timer."""
+    """One connection: aiohttp's request handler behind the guard's admission and header timer.
+
+    Whether a connection is busy is read from three attributes of aiohttp's
+    ``RequestHandler`` (``_request_in_progress``, ``_messages``,
+    ``_request_count``: aiohttp has no public word for it);
+    ``tests/core/gateway/test_listener.py`` fails if an aiohttp upgrade
+    renames them (busy connections would be shed, silent ones kept).
+    """
 
     __slots__ = ("guard", "inner", "transport", "timer", "refused", "waiting")
 
