@@ -2,8 +2,20 @@
 
 ``EXOCLAW_LOG`` sets the level (default ``info``), ``EXOCLAW_LOG_FORMAT=json``
 switches from ``key=value`` text to one JSON object per line. The redaction
-filter sits on the handler, so it applies to every line whichever logger
-wrote it, at every level.
+and the escaping sit in the formatters, so they apply to every line whichever
+logger wrote it, at every level.
+
+**Escaping.** Clients put text into fields that reach log lines (a channel,
+a peer, a method name). Whatever they send, a line stays one line and shows
+exactly what it holds: control characters (NUL, ESC, CR, LF …), the C1
+controls, the Unicode line separators, bidirectional overrides and lone
+surrogates are written as ``\\xNN`` / ``\\uNNNN`` escapes by the formatter,
+once, for every logger (issue 16). A lone surrogate would otherwise not even
+be writable to a UTF-8 stream.
+
+**Repeated events.** :class:`Every` logs an event that can repeat thousands
+of times a second (accept errors, dropped connections, failed logins) once
+per interval with the count of the ones it folded in.
 """
 
 from __future__ import annotations
@@ -16,6 +28,8 @@ import os
 import re
 import sys
 import threading
+import time
+from typing import Any, Callable
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("exoclaw_request_id", default="-")
 
@@ -65,6 +79,31 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+# what never reaches a log line raw (see the module docstring)
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    c = match.group()
+    named = _NAMED.get(c)
+    if named is not None:
+        return named
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _escape_json_char(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape(text: str) -> str:
+    """``text`` with every character that must not reach a log line raw written as an escape."""
+    if text.isascii() and text.isprintable():  # the common case: nothing to do
+        return text
+    return _UNSAFE.sub(_escape_char, text)
+
+
 _KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 
 
@@ -75,7 +114,7 @@ class TextFormatter(logging.Formatter):
         line = f"{ts}Z level={record.levelname.lower()} logger={record.name} rid={getattr(record, 'request_id', '-')} {msg}"
         if record.exc_info:
             line += " exc=" + json.dumps(self.formatException(record.exc_info))
-        return redact(" ".join(line.splitlines()))
+        return escape(redact(line))  # redact first: a secret is matched as it was given
 
 
 class JsonFormatter(logging.Formatter):
@@ -92,7 +131,8 @@ class JsonFormatter(logging.Formatter):
         out["msg"] = msg
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(out, ensure_ascii=False))
+        # json.dumps escapes C0 controls; the rest of _UNSAFE becomes \uNNNN (still valid JSON)
+        return redact(_UNSAFE.sub(_escape_json_char, json.dumps(out, ensure_ascii=False)))
 
 
 def setup_logging(level: str | None = None, fmt: str | None = None, stream=None) -> None:
@@ -118,8 +158,38 @@ def setup_logging(level: str | None = None, fmt: str | None = None, stream=None)
 
 
 def quote(value: object) -> str:
-    """A value for a ``key=value`` pair: quoted when it has spaces or quotes."""
+    """A value for a ``key=value`` pair: quoted when it has spaces, quotes or anything the formatter escapes."""
     text = str(value)
-    if not text or any(c in text for c in ' "=\n\t'):
+    if not text or any(c in text for c in ' "=\\') or _UNSAFE.search(text):
         return json.dumps(text, ensure_ascii=False)
     return text
+
+
+class Every:
+    """Log a repeated event at most once per ``interval_s``; the line says how many it stands for.
+
+    ``every(logging.WARNING, "event=accept_failed error=%s", err)`` logs the
+    first occurrence at once; the ones within the next ``interval_s`` are only
+    counted, and the next line logged carries ``repeated=N`` (how many were
+    folded into it since the previous line). For events a client can cause
+    by the thousand (issue 16: 155,775 accept-error lines in 10 s).
+    """
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 10.0, *,
+                 clock: Callable[[], float] = time.monotonic):
+        self.logger, self.interval_s, self.clock = logger, interval_s, clock
+        self._next = float("-inf")
+        self._folded = 0
+
+    def __call__(self, level: int, msg: str, *args: Any) -> bool:
+        """Log (and return True) or count the event."""
+        now = self.clock()
+        if now < self._next:
+            self._folded += 1
+            return False
+        folded, self._folded, self._next = self._folded, 0, now + self.interval_s
+        if folded:
+            self.logger.log(level, msg + " repeated=%d", *args, folded)
+        else:
+            self.logger.log(level, msg, *args)
+        return True

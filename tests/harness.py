@@ -13,11 +13,13 @@ this module adds what the project's own tests need: settings built directly.
 from __future__ import annotations
 
 import dataclasses
-from contextlib import asynccontextmanager
+import io
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Iterable, Iterator
 
 from exoclaw_core.config import GatewayConfig, Settings
+from exoclaw_core.logs import setup_logging
 from exoclaw_core.plugins import make_plugin_manager
 from exoclaw_core.store.sqlite import open_store
 from exoclaw_hooks import AgentConfig
@@ -25,7 +27,7 @@ from exoclaw_hooks.testing.gateway import Gateway, Reply, WSClient, events_of, s
 
 __all__ = [
     "Gateway", "Reply", "WSClient", "as_table", "events_of", "make_settings", "parse_config", "parse_settings",
-    "running_gateway", "text_of",
+    "running_gateway", "text_of", "captured_log",
 ]
 
 
@@ -78,6 +80,17 @@ def as_table(value: Any) -> Any:
     return value
 
 
+@contextmanager
+def captured_log(level: str = "debug", fmt: str = "text") -> Iterator[io.StringIO]:
+    """Every log line, formatted as ``exoclaw serve`` writes them, into a string while inside."""
+    stream = io.StringIO()
+    setup_logging(level, fmt, stream=stream)
+    try:
+        yield stream
+    finally:
+        setup_logging("warning", "text")
+
+
 @asynccontextmanager
 async def running_gateway(
     settings: Settings,
@@ -86,16 +99,21 @@ async def running_gateway(
     load_entrypoints: bool = True,
     store: Any = None,
     persistent: bool = False,
+    listener: bool = False,
     **rt_kwargs: Any,
 ) -> AsyncIterator[Gateway]:
-    """A gateway for ``settings`` built directly (the kit's ``run_gateway`` reads TOML instead)."""
+    """A gateway for ``settings`` built directly (the kit's ``run_gateway`` reads TOML instead).
+
+    ``listener=True`` serves through ``exoclaw_core.gateway.listener`` (the connection guards) as
+    ``exoclaw serve`` does, on ``settings.gateway``'s bind and port; else through aiohttp's TestServer.
+    """
     if not load_entrypoints and settings.sections.get("memory") == OFFLINE_MEMORY:
         # no memory plugin will be there to own the table make_settings added
         settings = dataclasses.replace(settings, sections={k: v for k, v in settings.sections.items() if k != "memory"})
     pm = make_plugin_manager(settings, load_entrypoints=load_entrypoints, plugins=plugins)
     if store is None:
         store = open_store(Path(settings.data_dir) if persistent else None)
-    async with serve(settings, pm, store, **rt_kwargs) as gw:
+    async with serve(settings, pm, store, listener=listener, **rt_kwargs) as gw:
         yield gw
 
 

@@ -32,25 +32,20 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(rt) -> int:  # type: ignore[no-untyped-def]
-    from aiohttp import web
-
     from ..gateway.app import build_app
     from ..gateway.auth import is_loopback_host
+    from ..gateway.listener import listen
 
     settings = rt.settings
     gw = settings.gateway
     if not gw.token and not is_loopback_host(gw.bind):
         raise UserError(f"refusing to listen on {gw.bind} without a token: set EXOCLAW_TOKEN or [gateway] token")
     app = await build_app(rt)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
-    await runner.setup()
-    site = web.TCPSite(runner, gw.bind, gw.port, reuse_address=True)
     try:
-        await site.start()
+        listener = await listen(app, gw)
     except OSError as exc:
-        await runner.cleanup()
         raise UserError(f"cannot listen on {gw.bind}:{gw.port}: {exc.strerror or exc}") from None
-    port = _bound_port(site) or gw.port
+    port = listener.port
     # the handlers before the "listening on" line: whoever waits for it may send SIGTERM at once
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -59,16 +54,9 @@ async def _serve(rt) -> int:  # type: ignore[no-untyped-def]
     _print_summary(rt, gw.bind, port)
     await stop.wait()
     print("exoclaw: shutting down", file=sys.stderr, flush=True)
-    await runner.cleanup()
+    await listener.close()
     log.info("event=stopped")
     return 0
-
-
-def _bound_port(site) -> int | None:  # type: ignore[no-untyped-def]
-    server = getattr(site, "_server", None)
-    if server is None or not server.sockets:
-        return None
-    return server.sockets[0].getsockname()[1]
 
 
 def _print_summary(rt, bind: str, port: int) -> None:  # type: ignore[no-untyped-def]

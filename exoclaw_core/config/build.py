@@ -22,7 +22,10 @@ def _pick(data: Mapping[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def gateway(data: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfig:
-    kw = _pick(data, "bind", "port", "max_message_bytes")
+    kw = _pick(data, "bind", "port", "max_message_bytes", "ws_compression", "max_connections")
+    for key in ("header_timeout_s", "body_timeout_s", "idle_timeout_s"):
+        if key in data:
+            kw[key] = float(data[key])
     if "allowed_origins" in data:
         kw["allowed_origins"] = tuple(data["allowed_origins"])
     return GatewayConfig(token=d.token(data.get("token"), env), **kw)

@@ -16,10 +16,6 @@ def _table(value: Any) -> Mapping:
     return value if isinstance(value, Mapping) else {}
 
 
-def _entries(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
 def clean(errors: Mapping, *path: Any) -> bool:
     """True when the schema reported nothing at or under ``path``."""
     node: Any = errors
@@ -79,16 +75,44 @@ def _agent_keys(
         rep.add(where, "model", f"is required for provider {show(provider)}, which has no default model")
 
 
+#: a token that guards a non-loopback bind has at least this many non-space characters (issue 16)
+MIN_PUBLIC_TOKEN_CHARS = 16
+
+
 def _token(raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter) -> None:
-    """A non-loopback bind needs a token ($EXOCLAW_TOKEN or [gateway] token, non-empty)."""
+    """A whitespace-only token is a mistake anywhere; a non-loopback bind needs a real token.
+
+    The token is ``$EXOCLAW_TOKEN`` or ``[gateway] token`` (non-empty); beyond
+    loopback it must have at least :data:`MIN_PUBLIC_TOKEN_CHARS` non-space
+    characters, so a guessable one cannot guard a public port.
+    """
     gateway = _table(raw.get("gateway"))
+    configured = _str(gateway, "token", errors, "gateway")
+    from_env = d.env_value(env, "EXOCLAW_TOKEN")
+    token = d.token(configured, env)
+    source = "$EXOCLAW_TOKEN" if from_env else "[gateway] token"
+    if token is not None and not token.strip():
+        if from_env:
+            rep.add("$EXOCLAW_TOKEN", None, "is only whitespace: set a real token or leave it empty")
+        else:
+            rep.add("[gateway]", "token", "is only whitespace: set a real token or leave it empty",
+                    path=("gateway", "token"))
+        return
     bind = _str(gateway, "bind", errors, "gateway")
     if bind is None or not is_host(bind) or is_loopback(bind):
         return
-    if d.token(_str(gateway, "token", errors, "gateway"), env):
+    if not token:
+        rep.add(
+            "[gateway]", "bind",
+            "is not a loopback address, so a token is required: set $EXOCLAW_TOKEN or [gateway] token",
+            bind, path=("gateway", "bind"),
+        )
         return
-    rep.add(
-        "[gateway]", "bind",
-        "is not a loopback address, so a token is required: set $EXOCLAW_TOKEN or [gateway] token",
-        bind, path=("gateway", "bind"),
-    )
+    strength = len("".join(token.split()))
+    if strength < MIN_PUBLIC_TOKEN_CHARS:
+        rep.add(
+            "[gateway]", "bind",
+            f"is not a loopback address, so the token ({source}) must have at least "
+            f"{MIN_PUBLIC_TOKEN_CHARS} non-space characters (it has {strength})",
+            bind, path=("gateway", "bind"),
+        )

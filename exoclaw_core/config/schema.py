@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from marshmallow import Schema, ValidationError, fields
 
 from exoclaw_hooks import config as f
-from exoclaw_hooks.config import Int, Num, Section, Str, StrList, Table
+from exoclaw_hooks.config import Bool, Int, Num, Section, Str, StrList, Table
 
 __all__ = [
     "AgentSchema",
@@ -56,12 +56,27 @@ class GatewaySchema(Section):
     port = Int(minimum=0, maximum=65535, metadata=_m("TCP port, 0..65535 (0 = any free port).", example=7200))
     token = Str(allow_empty=True, metadata=_m(  # empty counts as none
         "Shared secret clients must present (WebSocket first frame, or Authorization: Bearer). Prefer "
-        "$EXOCLAW_TOKEN, which wins over this key; an empty token counts as none.", hint="change-me"))
+        "$EXOCLAW_TOKEN, which wins over this key; an empty token counts as none, a whitespace-only one is an "
+        "error. Beyond loopback it needs at least 16 non-space characters.", hint="change-me"))
     max_message_bytes = Int(minimum=1, metadata=_m(
         "Largest WebSocket frame / webhook body / OpenAI request accepted, in bytes.", example=1048576))
     allowed_origins = StrList(metadata=_m(
         "Browser origins allowed to open /ws and call /v1 besides loopback ones, e.g. \"https://chat.example.com\".",
         example=[]))
+    ws_compression = Bool(metadata=_m(
+        "permessage-deflate on /ws. Off by default: replies stream as many small frames, where compressing costs "
+        "more CPU and memory per connection than it saves (README, \"WebSocket compression\"). On for slow links.",
+        example=False))
+    header_timeout_s = Num(positive=True, metadata=_m(
+        "Seconds a new connection has to send a whole request head.", example=10))
+    body_timeout_s = Num(positive=True, metadata=_m(
+        "Seconds a request body (OpenAI face, webhooks) may take to arrive; then 408.", example=30))
+    idle_timeout_s = Num(positive=True, metadata=_m("Seconds an idle keep-alive HTTP connection stays open.",
+                                                    example=60))
+    max_connections = Int(minimum=1, metadata=_m(
+        "Most client connections held at once. When absent: three quarters of the files the process may still "
+        "open (ulimit -n), at most 10,000. At the cap a newcomer replaces the oldest idle connection; when all "
+        "are busy it gets a 503.", hint=1000))
 
 
 class FallbackSchema(Section):

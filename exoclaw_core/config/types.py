@@ -21,6 +21,16 @@ class GatewayConfig:
     token: str | None = field(default=None, repr=False)
     max_message_bytes: int = 1024 * 1024
     allowed_origins: tuple[str, ...] = ()
+    #: permessage-deflate on /ws (off: it costs more CPU and memory than it saves on small chunk frames)
+    ws_compression: bool = False
+    #: seconds a new connection has to send a whole request head
+    header_timeout_s: float = 10.0
+    #: seconds a request's body may take to arrive
+    body_timeout_s: float = 30.0
+    #: seconds an idle keep-alive HTTP connection stays open
+    idle_timeout_s: float = 60.0
+    #: open client connections at most; ``None``: derived from the open-files limit
+    max_connections: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

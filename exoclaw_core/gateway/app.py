@@ -9,7 +9,9 @@ from aiohttp import WSCloseCode, web
 
 from ..runtime import Runtime
 from . import cors, openai_api
-from .keys import RUNTIME, SOCKETS
+from .auth import AuthThrottle
+from .keys import AUTH_THROTTLE, RUNTIME, SOCKETS
+from .limits import ENVELOPE_BYTES
 from .webhook import webhook_handler
 from .ws import ws_handler
 
@@ -32,9 +34,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 def create_app(rt: Runtime) -> web.Application:
     """The application, before start-up (routes only)."""
-    app = web.Application(client_max_size=rt.settings.gateway.max_message_bytes + 64 * 1024)
+    app = web.Application(client_max_size=rt.settings.gateway.max_message_bytes + ENVELOPE_BYTES)
     app[RUNTIME] = rt
     app[SOCKETS] = weakref.WeakSet()
+    app[AUTH_THROTTLE] = AuthThrottle()
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -53,6 +56,8 @@ async def build_app(rt: Runtime) -> web.Application:
     """Create the app and start the runtime (plugins add their routes during start-up)."""
     app = create_app(rt)
     await rt.start(app)
+    # last, so that a plugin's own /v1 routes come first: any other /v1 path or method is OpenAI's 404
+    app.router.add_route("*", "/v1/{tail:.*}", openai_api.not_found)
     return app
 
 

@@ -4,10 +4,18 @@ The same Origin rule as ``/ws`` (SPEC §4): loopback origins and those in
 ``[gateway] allowed_origins``. An allowed origin gets the CORS headers (and
 its preflight is answered); any other origin is refused by the handlers
 (403) and gets no CORS headers, so the browser blocks the page too.
+
+A preflight is allowed every request header the page asks for that is safe
+to let a page set (issue 20: the OpenAI SDKs send ``x-stainless-*`` headers):
+any well-formed name except hop-by-hop, proxy, forwarding and cookie headers.
+The allowed names are listed one by one — never ``*`` — and no
+``Access-Control-Allow-Credentials`` is ever sent: the token travels in
+``Authorization``, never in a cookie.
 """
 
 from __future__ import annotations
 
+import re
 from typing import MutableMapping
 
 from aiohttp import web
@@ -15,8 +23,34 @@ from aiohttp import web
 from .auth import origin_allowed
 from .keys import RUNTIME
 
-ALLOW_HEADERS = "Authorization, Content-Type, X-Exoclaw-Peer"
+#: always allowed, whether asked for or not
+ALLOW_HEADERS = ("Authorization", "Content-Type", "X-Exoclaw-Peer")
 ALLOW_METHODS = "GET, POST, OPTIONS"
+#: request headers a page may never set through a preflight of ours
+NEVER_ALLOWED = frozenset({
+    "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length",
+    "expect", "cookie", "cookie2", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+    "x-real-ip", "x-http-method-override", "origin", "referer",
+})
+_NEVER_PREFIXES = ("proxy-", "sec-", "access-control-")
+#: a header name as real clients write them (a subset of RFC 9110's token: never ``*``), lowercased
+_HEADER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}\Z")
+#: at most this many requested names are considered
+MAX_REQUESTED = 64
+
+
+def allowed_headers(requested: str | None) -> str:
+    """``Access-Control-Allow-Headers`` for a preflight asking for ``requested``."""
+    names = list(ALLOW_HEADERS)
+    seen = {n.lower() for n in names}
+    for item in (requested or "").split(",")[:MAX_REQUESTED]:
+        name = item.strip().lower()
+        if (name in seen or not _HEADER_NAME.match(name) or name in NEVER_ALLOWED
+                or name.startswith(_NEVER_PREFIXES)):
+            continue
+        seen.add(name)
+        names.append(name)
+    return ", ".join(names)
 
 
 def _allowed_origin(request: web.Request) -> str | None:
@@ -29,7 +63,11 @@ def _allowed_origin(request: web.Request) -> str | None:
 
 def _add_headers(headers: MutableMapping[str, str], origin: str) -> None:
     headers["Access-Control-Allow-Origin"] = origin
-    headers["Vary"] = "Origin"
+    vary = headers.get("Vary")
+    if not vary:
+        headers["Vary"] = "Origin"
+    elif "origin" not in vary.lower():
+        headers["Vary"] = f"{vary}, Origin"
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -39,8 +77,9 @@ async def preflight(request: web.Request) -> web.Response:
                                              "code": "origin_not_allowed", "param": None}}, status=403)
     resp = web.Response(status=204)
     _add_headers(resp.headers, origin)
+    resp.headers["Vary"] = "Origin, Access-Control-Request-Headers"
     resp.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
-    resp.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
+    resp.headers["Access-Control-Allow-Headers"] = allowed_headers(request.headers.get("Access-Control-Request-Headers"))
     resp.headers["Access-Control-Max-Age"] = "600"
     return resp
 

@@ -27,7 +27,14 @@ after output started is sent as a last ``data: {"error": {...}}`` event, then
 it got is a new answer to it, replacing the old one (``regenerate.py``).
 
 **Disconnects.** The turn runs as the runtime's own task: a client that goes
-away mid-stream only stops the writes; the turn completes and is stored.
+away mid-stream only stops the writes (one debug line); the turn completes
+and is stored.
+
+**Edges.** The body is read within ``[gateway] body_timeout_s`` (408), every
+string in it and ``X-Exoclaw-Peer`` must be proper Unicode (400, before any
+paid call), failed tokens are paced per address (429 with ``Retry-After``
+once an address has failed too often), and any other ``/v1/*`` path or
+method answers OpenAI's JSON 404.
 """
 
 from __future__ import annotations
@@ -44,10 +51,12 @@ from aiohttp import web
 from exoclaw_hooks import IncomingMessage, Route, make_session_key
 
 from ..agent.events import DONE as TURN_DONE, ErrorEvent, TextEvent, TurnEvent, UsageEvent
-from ..logs import quote
+from ..logs import Every, quote
 from ..runtime import NoAgent, Runtime
+from . import text
 from .auth import bearer_token, origin_allowed, token_matches
-from .keys import RUNTIME
+from .keys import AUTH_THROTTLE, RUNTIME
+from .limits import ENVELOPE_BYTES, BodyInvalid, BodyTimeout, BodyTooLarge, ClientGone, close_after, read_body
 from .regenerate import regenerated_turn
 from .openai_format import DONE, MAX_ID_CHARS, ApiError, ChatRequest, Chunks, completion, parse_body, \
     parse_chat_request, turn_error
@@ -63,27 +72,53 @@ SSE_HEADERS = {
 }
 
 
+#: refusals a client can repeat at full speed are logged once per interval
+_throttled = Every(log, 10.0)
+
+
 def error_response(rt: Runtime, err: ApiError) -> web.Response:
     rt.metrics.errors.labels("openai_api").inc()
-    level = logging.WARNING if err.status >= 500 or err.status in (401, 403) else logging.INFO
-    log.log(level, "event=openai_error status=%d code=%s message=%s", err.status, err.code, quote(err.message))
-    return web.json_response(err.body(), status=err.status, headers=err.headers)
+    line = ("event=openai_error status=%d code=%s message=%s", err.status, err.code, quote(err.message))
+    if err.code == "auth_rate_limited":
+        _throttled(logging.WARNING, *line)
+    elif err.code == "client_gone" or (err.status == 404 and err.code is None):  # nobody's mistake worth a line
+        log.debug(*line)
+    else:
+        log.log(logging.WARNING if err.status >= 500 or err.status in (401, 403) else logging.INFO, *line)
+    response = web.json_response(err.body(), status=err.status, headers=err.headers)
+    return close_after(response) if err.status == 408 or err.code in ("invalid_body", "client_gone") else response
 
 
-def _check_access(request: web.Request, rt: Runtime) -> None:
-    """The Origin rule of ``/ws`` (403), then the bearer token when one is configured (401)."""
+async def _check_access(request: web.Request, rt: Runtime) -> None:
+    """The Origin rule of ``/ws`` (403), then the bearer token when one is configured (401, paced: 429)."""
     gw = rt.settings.gateway
     if not origin_allowed(request.headers.get("Origin"), gw.allowed_origins):
         raise ApiError(403, "origin not allowed", code="origin_not_allowed")
-    if gw.token and not token_matches(gw.token, bearer_token(request.headers.get("Authorization"))):
+    if not gw.token:
+        return
+    throttle = request.app[AUTH_THROTTLE]
+    ticket = await throttle.admit(request.remote)
+    if ticket is None:
+        wait = max(1, round(throttle.retry_after(request.remote)))
+        raise ApiError(429, f"Too many failed authentication attempts from your address: retry in {wait} s.",
+                       code="auth_rate_limited", headers={"Retry-After": str(wait)})
+    ok = token_matches(gw.token, bearer_token(request.headers.get("Authorization")))
+    throttle.settle(ticket, ok)
+    if not ok:
         raise ApiError(401, "Incorrect or missing API key: send the gateway token as 'Authorization: Bearer <token>'.",
                        code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def not_found(request: web.Request) -> web.Response:
+    """Any other ``/v1/*`` path or method: OpenAI's own answer (a JSON 404, not aiohttp's plain 404/405)."""
+    path = request.path if len(request.path) <= 200 else request.path[:200] + "…"
+    return error_response(request.app[RUNTIME], ApiError(404, f"Invalid URL ({request.method} {path})"))
 
 
 async def list_models(request: web.Request) -> web.Response:
     rt: Runtime = request.app[RUNTIME]
     try:
-        _check_access(request, rt)
+        await _check_access(request, rt)
     except ApiError as exc:
         return error_response(rt, exc)
     created = int(rt.started_at)
@@ -95,17 +130,28 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 async def _read(request: web.Request, rt: Runtime) -> tuple[ChatRequest, IncomingMessage, Route]:
-    _check_access(request, rt)
+    await _check_access(request, rt)
+    gw = rt.settings.gateway
     try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, f"Request too large: more than {rt.settings.gateway.max_message_bytes} bytes of "
+        raw = await read_body(request, gw.max_message_bytes + ENVELOPE_BYTES, gw.body_timeout_s)
+    except BodyTooLarge:
+        raise ApiError(413, f"Request too large: more than {gw.max_message_bytes} bytes of "
                        "message.", code="request_too_large") from None
+    except BodyTimeout as exc:
+        raise ApiError(408, f"The request body was not received within {exc.timeout_s:g} s.",
+                       code="request_timeout") from None
+    except BodyInvalid as exc:
+        raise ApiError(400, f"We could not read the body of your request: {exc}.", code="invalid_body") from None
+    except ClientGone:
+        raise ApiError(400, "The connection closed before the request body arrived.", code="client_gone") from None
     req = parse_chat_request(parse_body(raw))
     peer = request.headers.get("X-Exoclaw-Peer") or "main"
     if len(peer) > MAX_ID_CHARS:
         raise ApiError(400, f"Invalid X-Exoclaw-Peer header: at most {MAX_ID_CHARS} characters.",
                        code="invalid_value")
+    why = text.problem(peer, nul=True)
+    if why is not None:  # header bytes that were not UTF-8 arrive as lone surrogates
+        raise ApiError(400, f"Invalid X-Exoclaw-Peer header: {why}.", code="invalid_value")
     message = IncomingMessage(channel="openai", account=req.user, content=req.content, peer=peer,
                               system_extra=req.system)
     if req.model == ROUTE_MODEL:
@@ -181,6 +227,7 @@ class _Streamed(_Turn):
             await self.resp.write(data)
         except (ConnectionError, RuntimeError):  # the client went away mid-stream
             self.gone = True
+            log.debug("event=client_gone stream=sse (the turn goes on and is stored)")
 
     async def close_with_error(self, err: ApiError) -> None:
         if not self.closed:

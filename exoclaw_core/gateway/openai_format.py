@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..agent.events import ErrorEvent, ErrorKind
+from . import text
 
 #: OpenAI's roles; any other is a 400
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -95,6 +96,11 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         body = None
     if not isinstance(body, dict):
         raise ApiError(400, "We could not parse the JSON body of your request: expected a JSON object.")
+    bad = text.find_bad(body) if text.may_hold_escapes(raw) else None
+    if bad is not None:  # a lone surrogate or NUL anywhere in the body: refused before anything runs
+        where, why = bad
+        raise ApiError(400, f"Invalid '{where}': {why}." if where else f"Invalid body: {why}.",
+                       code="invalid_value", param=where or None)
     return body
 
 
@@ -116,6 +122,14 @@ def message_text(content: Any, param: str) -> str:
             raise _bad_type(f"{where}.text", "a string", part.get("text"))
         texts.append(part["text"])
     return "\n".join(texts)
+
+
+def _turn_text(value: str, param: str) -> str:
+    """Text that becomes part of the turn: no NUL either (``parse_body`` already refused lone surrogates)."""
+    why = text.problem(value, nul=True)
+    if why is not None:
+        raise ApiError(400, f"Invalid '{param}': {why}.", code="invalid_value", param=param)
+    return value
 
 
 def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
@@ -144,16 +158,16 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
             raise ApiError(400, f"Invalid value for 'messages[{i}].role': expected one of {', '.join(sorted(ROLES))}.",
                            code="invalid_value", param=f"messages[{i}].role")
         if role in ("system", "developer"):
-            text = message_text(m.get("content"), f"messages[{i}].content")
-            if text.strip():
-                systems.append(text)
+            system = _turn_text(message_text(m.get("content"), f"messages[{i}].content"), f"messages[{i}].content")
+            if system.strip():
+                systems.append(system)
         elif role == "user":
             last_user = i
     if last_user is None:
         raise ApiError(400, "Invalid 'messages': there is no 'user' message (the last one is the new turn).",
                        code="invalid_value", param="messages")
     param = f"messages[{last_user}].content"
-    content = message_text(messages[last_user].get("content"), param)
+    content = _turn_text(message_text(messages[last_user].get("content"), param), param)
     if not content.strip():
         raise ApiError(400, f"Invalid '{param}': the new turn's text must not be empty.",
                        code="invalid_value", param=param)
@@ -165,7 +179,7 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
     n = _opt(body, "n", int, "an integer")
     if n is not None and n != 1:
         raise ApiError(400, f"Invalid 'n': only n=1 is supported (got {n}).", code="unsupported_value", param="n")
-    user = _opt(body, "user", str, "a string") or "api"
+    user = _turn_text(_opt(body, "user", str, "a string") or "api", "user")
     if len(user) > MAX_ID_CHARS:
         raise ApiError(400, f"Invalid 'user': at most {MAX_ID_CHARS} characters.", code="invalid_value", param="user")
     return ChatRequest(model, content, "\n\n".join(systems) or None, user, bool(stream), bool(include_usage),

@@ -17,6 +17,10 @@ from ..agent.events import (
     TurnEvent,
     UsageEvent,
 )
+from . import text
+
+#: an unknown method's name is echoed in the error up to this many characters
+MAX_ECHOED_NAME = 200
 
 
 class FrameError(Exception):
@@ -48,13 +52,35 @@ def parse_request(raw: str) -> Request:
         raise FrameError("id must be a string")
     method = obj.get("method")
     if not isinstance(method, str):
-        raise FrameError(f"unknown method: {json.dumps(method)}", rid)
+        raise FrameError(unknown_method(json.dumps(method)), rid)
     params = obj.get("params")
     if params is None:
         params = {}
     elif not isinstance(params, dict):
         raise FrameError(str(InvalidParams("params", f"must be an object, got {_json_type(params)}")), rid)
+    if text.may_hold_escapes(raw):
+        _check_text(rid, method, params)
     return Request(rid, method, params)
+
+
+def _check_text(rid: str, method: str, params: dict[str, Any]) -> None:
+    """Refuse a frame whose id, method or params hold a string that is not proper Unicode (issue 16)."""
+    why = text.problem(rid)
+    if why is not None:
+        raise FrameError(f"parse error: id {why}")
+    why = text.problem(method)
+    if why is not None:
+        raise FrameError(f"parse error: method {why}", rid)
+    bad = text.find_bad(params)
+    if bad is not None:
+        raise FrameError(str(InvalidParams(bad[0] or "params", bad[1])), rid)
+
+
+def unknown_method(name: str) -> str:
+    """The SPEC's ``unknown method: <name>``, a huge name cut (it is the client's own text)."""
+    if len(name) > MAX_ECHOED_NAME:
+        name = name[:MAX_ECHOED_NAME] + "…"
+    return f"unknown method: {name}"
 
 
 def _json_type(value: Any) -> str:
@@ -122,15 +148,20 @@ def parse_chat_send(params: dict[str, Any]) -> IncomingMessage:
         if not value.strip():
             raise InvalidParams(name, "must not be empty")
         fields[name] = value
-    peer = _opt_str(params, "peer", "main") or "main"
-    return IncomingMessage(
+    message = IncomingMessage(
         channel=fields["channel"],
         account=fields["account"],
         content=fields["content"],
-        peer=peer,
+        peer=_opt_str(params, "peer", "main") or "main",
         guild=_opt_str(params, "guild", None),
         team=_opt_str(params, "team", None),
     )
+    for name in ("channel", "account", "peer", "guild", "team", "content"):  # it becomes a turn: no NUL
+        value = getattr(message, name)
+        why = text.problem(value, nul=True) if value is not None else None
+        if why is not None:
+            raise InvalidParams(name, why)
+    return message
 
 
 def opt_int(params: dict[str, Any], name: str, *, minimum: int = 1, maximum: int = 10_000) -> int | None:

@@ -1,7 +1,9 @@
 """``POST /webhook/{channel}``: a platform's webhook, acknowledged once stored (SPEC §7).
 
 404 unknown channel, 401 failed authenticity check (before any parsing),
-400 a payload the plugin rejects, 413 an oversize body; otherwise 200 as
+400 a payload the plugin rejects (or a parsed message whose text is not
+proper Unicode, before it reaches the inbox), 408 a body that does not
+arrive within ``body_timeout_s``, 413 an oversize body; otherwise 200 as
 soon as the message is committed to the inbox — the turn and the reply
 follow in the background, so a slow model never makes a platform retry.
 """
@@ -17,8 +19,10 @@ from exoclaw_hooks import ChannelError, Ignore, InboxItem, IncomingMessage, Webh
 
 from .. import hookcall
 from ..logs import quote
+from . import text
 from .auth import origin_allowed
 from .keys import RUNTIME
+from .limits import BodyInvalid, BodyTimeout, BodyTooLarge, ClientGone, close_after, read_body
 
 log = logging.getLogger("exoclaw.webhook")
 
@@ -35,18 +39,18 @@ async def webhook_handler(request: web.Request) -> web.Response:
         # platforms send no Origin; a browser page must not drive a local gateway
         metrics.labels("-", "forbidden").inc()
         return _answer(403, ok=False, error="origin not allowed")
-    limit = rt.settings.gateway.max_message_bytes
-    if (request.content_length or 0) > limit:
-        metrics.labels("-", "too_large").inc()
-        return _answer(413, ok=False, error=f"body larger than {limit} bytes")
+    gw = rt.settings.gateway
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
+        body = await read_body(request, gw.max_message_bytes, gw.body_timeout_s)
+    except BodyTooLarge as exc:
         metrics.labels("-", "too_large").inc()
-        return _answer(413, ok=False, error=f"body larger than {limit} bytes")
-    if len(body) > limit:
-        metrics.labels("-", "too_large").inc()
-        return _answer(413, ok=False, error=f"body larger than {limit} bytes")
+        return _answer(413, ok=False, error=str(exc))
+    except BodyTimeout as exc:
+        metrics.labels("-", "timeout").inc()
+        return close_after(_answer(408, ok=False, error=str(exc)))
+    except (BodyInvalid, ClientGone) as exc:
+        metrics.labels("-", "rejected").inc()
+        return close_after(_answer(400, ok=False, error=str(exc) or "the connection closed before the body arrived"))
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         parsed = await hookcall.call_first(
@@ -71,6 +75,11 @@ async def webhook_handler(request: web.Request) -> web.Response:
     if not isinstance(parsed, IncomingMessage):
         metrics.labels(channel, "error").inc()
         return _answer(500, ok=False, error="the channel plugin returned no message")
+    bad = _bad_text(parsed)
+    if bad is not None:
+        metrics.labels(channel, "rejected").inc()
+        log.warning("event=webhook_refused channel=%s status=400 reason=%s", quote(channel), quote(bad))
+        return _answer(400, ok=False, error=bad)
     message_id = parsed.message_id or f"auto-{uuid.uuid4().hex}"
     inbox_id, is_new = await rt.store.inbox_add(channel, message_id, parsed)
     if not is_new:
@@ -81,3 +90,14 @@ async def webhook_handler(request: web.Request) -> web.Response:
     log.info("event=webhook_accepted channel=%s inbox_id=%d", quote(channel), inbox_id)
     rt.channels.submit(InboxItem(inbox_id, channel, message_id, parsed, "pending"))
     return _answer(200, ok=True, id=inbox_id)
+
+
+def _bad_text(message: IncomingMessage) -> str | None:
+    """Why a channel plugin's parsed message cannot enter the inbox (not proper Unicode), or None."""
+    for name in ("channel", "account", "peer", "guild", "team", "content", "message_id"):
+        value = getattr(message, name)
+        why = text.problem(value, nul=True) if isinstance(value, str) else None
+        if why is not None:
+            return f"the parsed message's {name} {why}"
+    bad = text.find_bad(message.reply_to, "reply_to") if message.reply_to else None
+    return None if bad is None else f"the parsed message's {bad[0]} {bad[1]}"

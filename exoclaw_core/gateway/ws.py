@@ -1,11 +1,26 @@
-"""``GET /ws``: authentication, framing and dispatch of one WebSocket connection."""
+"""``GET /ws``: authentication, framing and dispatch of one WebSocket connection.
+
+**Closing mid-write (issue 22).** A client may go away at any moment,
+also while a frame is being written. Every write goes through
+:meth:`Connection.send`, which drops frames once the client is gone and
+never lets a write's failure escape unretrieved: with permessage-deflate,
+aiohttp compresses a large frame (> 16 KiB) in a task of its own and awaits
+it shielded; if the awaiting request were cancelled meanwhile (a closing
+connection cancels its requests), that task's "Cannot write to closing
+transport" would be nobody's and asyncio would log it with a traceback. So
+such a frame is written by a task of ours that is never cancelled and
+consumes its own outcome. A disconnect is one debug line.
+
+Compression is ``[gateway] ws_compression`` (off by default: see the README,
+"WebSocket compression", and ``benches/bench_ws_compression.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
@@ -13,11 +28,12 @@ from exoclaw_hooks import InvalidParams, Route, make_session_key
 
 from ..agent.events import TurnEvent
 from ..agent.loop import CANCELLED_BY_CLIENT
-from ..logs import quote
+from ..logs import Every, quote
 from ..runtime import NoAgent, Runtime
 from . import protocol
-from .auth import origin_allowed, token_matches
-from .keys import RUNTIME, SOCKETS
+from .auth import AuthThrottle, origin_allowed, token_matches
+from .keys import AUTH_THROTTLE, RUNTIME, SOCKETS
+from .listener import waiting_for_client
 from .methods import METHODS
 
 log = logging.getLogger("exoclaw.ws")
@@ -26,6 +42,10 @@ AUTH_FAILED = json.dumps({"error": "auth_failed", "code": 4001})
 #: on the upgrade response: "token" when the first frame must be the token, else "none" — so a
 #: client without a token fails at once instead of waiting out the authentication timeout
 AUTH_HEADER = "X-Exoclaw-Auth"
+#: a str this long may exceed aiohttp's 16 KiB threshold for compressing in a task once UTF-8 encoded
+_ASYNC_COMPRESS_CHARS = 16 * 1024 // 4
+#: failed logins past the throttle's burst are logged once per interval
+_auth_refused = Every(log, 10.0)
 
 
 class Connection:
@@ -37,14 +57,26 @@ class Connection:
         self.tasks: set[asyncio.Task[Any]] = set()
         #: this connection's turns in flight, by chat.send id (what chat.cancel may cancel)
         self.turns: dict[str, asyncio.Task[Any]] = {}
+        self.writes: set[asyncio.Task[None]] = set()
+        self.gone = False
 
     async def send(self, text: str) -> None:
-        if self.ws.closed:
+        if self.gone or self.ws.closed:
             return
+        if self.ws.compress and len(text) > _ASYNC_COMPRESS_CHARS:
+            # see the module docstring: a write that no cancellation can orphan
+            write = asyncio.get_running_loop().create_task(self._write(text))
+            self.writes.add(write)
+            write.add_done_callback(self.writes.discard)
+            await asyncio.shield(write)
+        else:
+            await self._write(text)
+
+    async def _write(self, text: str) -> None:
         try:
             await self.ws.send_str(text)
         except (ConnectionError, RuntimeError):  # the client went away mid-stream
-            pass
+            self.gone = True
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -61,7 +93,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     # aiohttp closes a connection whose frame exceeds max_msg_size; we accept
     # frames up to a hard cap and answer the ones above max_message_bytes with
     # an error, so one big frame does not cost the client its connection.
-    ws = web.WebSocketResponse(max_msg_size=max(gw.max_message_bytes * 8, 8 * 1024 * 1024), heartbeat=30)
+    ws = web.WebSocketResponse(max_msg_size=max(gw.max_message_bytes * 8, 8 * 1024 * 1024), heartbeat=30,
+                               compress=gw.ws_compression)
     ws.headers[AUTH_HEADER] = "token" if gw.token else "none"
     await ws.prepare(request)
     sockets = request.app[SOCKETS]
@@ -70,7 +103,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     rt.connections += 1
     conn = Connection(ws, rt)
     try:
-        if gw.token and not await _authenticate(ws, gw.token, rt.auth_timeout_s):
+        if gw.token and not await _authenticate(request, ws, gw.token, rt.auth_timeout_s):
             return ws
         await conn.send(json.dumps({"ok": True, "version": _version()}))
         async for msg in ws:
@@ -79,7 +112,6 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             elif msg.type == WSMsgType.BINARY:
                 await conn.send(protocol.error_frame("0", "parse error: binary frames are not supported; send JSON text"))
             elif msg.type == WSMsgType.ERROR:
-                log.info("event=ws_error error=%s", quote(str(ws.exception())))
                 break
     finally:
         rt.metrics.connections.dec()
@@ -89,6 +121,9 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         # pointless now; turns run on in the runtime and are stored.
         for task in list(conn.tasks):
             task.cancel()
+        error = ws.exception()
+        log.debug("event=ws_closed code=%s requests_cancelled=%d%s", ws.close_code, len(conn.tasks),
+                  f" error={quote(f'{type(error).__name__}: {error}')}" if error is not None else "")
     return ws
 
 
@@ -98,26 +133,44 @@ def _version() -> str:
     return __version__
 
 
-async def _authenticate(ws: web.WebSocketResponse, token: str, timeout: float) -> bool:
+async def _authenticate(request: web.Request, ws: web.WebSocketResponse, token: str, timeout: float) -> bool:
+    """The first frame must carry the token (SPEC §4); failures are paced per address (issue 16)."""
+    given: object = None
     try:
-        msg = await ws.receive(timeout=timeout)
-        ok = False
+        with waiting_for_client(request):  # a client that sends nothing may be shed at the connection cap
+            msg = await ws.receive(timeout=timeout)
         if msg.type == WSMsgType.TEXT:
             try:
                 obj = json.loads(msg.data)
             except (ValueError, RecursionError):
                 obj = None
-            ok = isinstance(obj, dict) and token_matches(token, obj.get("token"))
+            given = obj.get("token") if isinstance(obj, dict) else None
     except asyncio.TimeoutError:
-        ok = False
+        pass
+    ok = False
+    refusal = AUTH_FAILED
+    if given is not None:  # an attempt: it waits its address's turn, then is checked
+        throttle: AuthThrottle = request.app[AUTH_THROTTLE]
+        ticket = await throttle.admit(request.remote)
+        if ticket is None:
+            wait = max(1, round(throttle.retry_after(request.remote)))
+            refusal = json.dumps({"error": "auth_failed", "code": 4001, "retry_after": wait})
+            _auth_refused(logging.WARNING, "event=auth_refused reason=too_many_failures addr=%s retry_after=%d",
+                          quote(request.remote), wait)
+        else:
+            ok = token_matches(token, given)
+            throttle.settle(ticket, ok)
     if not ok:
-        log.warning("event=auth_failed")
+        if given is not None and refusal is AUTH_FAILED:
+            log.warning("event=auth_failed addr=%s", quote(request.remote))
+        elif given is None:  # no attempt: nothing, or no token, within the time allowed
+            log.debug("event=auth_failed reason=no_token addr=%s", quote(request.remote))
         if not ws.closed:
             try:
-                await ws.send_str(AUTH_FAILED)
+                await ws.send_str(refusal)
+                await ws.close(code=4001, message=b"auth_failed")
             except (ConnectionError, RuntimeError):
                 pass
-            await ws.close(code=4001, message=b"auth_failed")
     return ok
 
 
@@ -135,22 +188,24 @@ def _handle_text(conn: Connection, raw: str) -> None:
         conn.spawn(_chat_send(conn, req))
         return
     if req.method == "chat.cancel":
-        conn.spawn(_call(conn, req, _chat_cancel(conn, req.params)))
+        conn.spawn(_call(conn, req, lambda: _chat_cancel(conn, req.params)))
         return
     core = METHODS.get(req.method)
     if core is not None:
-        conn.spawn(_call(conn, req, core(conn.rt, req.params)))
+        conn.spawn(_call(conn, req, lambda: core(conn.rt, req.params)))
         return
     plugin = conn.rt.methods.get(req.method)
     if plugin is None:
-        conn.spawn(conn.send(protocol.error_frame(req.id, f"unknown method: {req.method}")))
+        conn.spawn(conn.send(protocol.error_frame(req.id, protocol.unknown_method(req.method))))
         return
-    conn.spawn(_call(conn, req, plugin(req.params)))
+    conn.spawn(_call(conn, req, lambda: plugin(req.params)))
 
 
-async def _call(conn: Connection, req: protocol.Request, pending: Any) -> None:
+async def _call(conn: Connection, req: protocol.Request, method: Callable[[], Awaitable[Any]]) -> None:
+    # the method's coroutine is made here, in the task: a task cancelled before it runs (its
+    # connection closed) leaves no coroutine that was never awaited
     try:
-        result = await pending
+        result = await method()
         frame = protocol.result_frame(req.id, result)
     except InvalidParams as exc:
         frame = protocol.error_frame(req.id, str(exc))

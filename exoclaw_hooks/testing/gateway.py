@@ -130,15 +130,19 @@ class Reply:
 @dataclasses.dataclass
 class Gateway:
     rt: Runtime
-    server: TestServer
+    server: TestServer | None
+    #: the production listener (``serve(..., listener=True)``) instead of aiohttp's TestServer
+    listener: Any = None
 
     @property
     def url(self) -> str:
-        return str(self.server.make_url("/ws")).replace("http://", "ws://")
+        return self.http_url.replace("http://", "ws://") + "/ws"
 
     @property
     def http_url(self) -> str:
-        return str(self.server.make_url("")).rstrip("/")
+        if self.listener is not None:
+            return f"http://127.0.0.1:{self.listener.port}"
+        return str(self.server.make_url("")).rstrip("/")  # type: ignore[union-attr]
 
     async def chat(
         self, content: str, *, channel: str = "test", account: str = "tester", peer: str = "main", **params: Any
@@ -191,10 +195,21 @@ async def run_gateway(
 
 
 @asynccontextmanager
-async def serve(settings: Settings, pm: Any, store: Any, **rt_kwargs: Any) -> AsyncIterator[Gateway]:
+async def serve(settings: Settings, pm: Any, store: Any, *, listener: bool = False, **rt_kwargs: Any) -> AsyncIterator[Gateway]:
+    """A runtime for ``settings`` served on 127.0.0.1: through aiohttp's TestServer on a random port, or
+    (``listener``) through the gateway's own listener on ``settings.gateway``'s bind and port."""
     rt = Runtime(settings, pm, store, **rt_kwargs)
     rt.retry_policy.base_s = 0.01
     app = await build_app(rt)
+    if listener:
+        from exoclaw_core.gateway.listener import listen
+
+        served = await listen(app, settings.gateway)
+        try:
+            yield Gateway(rt, None, served)
+        finally:
+            await served.close()
+        return
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     try:

@@ -20,7 +20,7 @@ from exoclaw_core.store.sqlite import open_store
 from exoclaw_hooks import ProviderError
 from exoclaw_hooks.testing import Script, ScriptedProvider
 from tests.core.agent.test_turns import Scripted
-from tests.harness import make_settings, running_gateway
+from tests.harness import captured_log, make_settings, running_gateway
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -86,10 +86,8 @@ async def test_readyz_only_after_start_up(tmp_path):
 
 @pytest.fixture
 def log_stream():
-    stream = io.StringIO()
-    setup_logging("debug", "text", stream=stream)
-    yield stream
-    setup_logging("warning", "text")
+    with captured_log() as stream:
+        yield stream
 
 
 async def test_every_line_of_a_turn_carries_its_request_id(tmp_path, log_stream):

@@ -183,18 +183,45 @@ def test_loopback_binds_need_no_token(bind):
     assert parse_settings(f'[gateway]\nbind = "{bind}"\n', env={}).gateway.bind == bind
 
 
+LONG_TOKEN = "t0k3n-0123456789abcdef"
+
+
 @pytest.mark.parametrize("bind", ["0.0.0.0", "::", "192.168.1.10", "example.com"])
 def test_any_other_bind_needs_a_token(bind):
     assert problems_of(lambda: parse_settings(f'[gateway]\nbind = "{bind}"\n', env={}))
-    s = parse_settings(f'[gateway]\nbind = "{bind}"\n', env={"EXOCLAW_TOKEN": "t"})
-    assert s.gateway.token == "t"
+    s = parse_settings(f'[gateway]\nbind = "{bind}"\n', env={"EXOCLAW_TOKEN": LONG_TOKEN})
+    assert s.gateway.token == LONG_TOKEN
+
+
+def test_a_token_guarding_a_public_bind_has_at_least_16_non_space_characters():
+    """Issue 16: a guessable token must not guard a public port (a loopback bind may use any)."""
+    assert problems_of(lambda: parse_settings('[gateway]\nbind = "0.0.0.0"\ntoken = "hunter2"\n', env={})) == [
+        'config.toml: [gateway] bind: is not a loopback address, so the token ([gateway] token) must have at least'
+        ' 16 non-space characters (it has 7) (got "0.0.0.0")'
+    ]
+    assert problems_of(lambda: parse_settings('[gateway]\nbind = "0.0.0.0"\n',
+                                              env={"EXOCLAW_TOKEN": "a b c d e f g h i j k l m n o"})) == [
+        'config.toml: [gateway] bind: is not a loopback address, so the token ($EXOCLAW_TOKEN) must have at least'
+        ' 16 non-space characters (it has 15) (got "0.0.0.0")'
+    ]
+    assert parse_settings('[gateway]\nbind = "0.0.0.0"\n', env={"EXOCLAW_TOKEN": "a b c d e f g h i j k l m n o p"})
+    assert parse_settings('[gateway]\ntoken = "short"\n', env={}).gateway.token == "short"  # loopback
+
+
+def test_a_whitespace_only_token_is_refused_on_any_bind():
+    assert problems_of(lambda: parse_settings('[gateway]\ntoken = "   "\n', env={})) == [
+        "config.toml: [gateway] token: is only whitespace: set a real token or leave it empty"
+    ]
+    assert problems_of(lambda: parse_settings('[gateway]\nbind = "0.0.0.0"\n', env={"EXOCLAW_TOKEN": " \t "})) == [
+        "config.toml: $EXOCLAW_TOKEN: is only whitespace: set a real token or leave it empty"
+    ]
 
 
 def test_token_from_env_wins_over_config():
-    text = '[gateway]\nbind = "0.0.0.0"\ntoken = "from-file"\n'
-    assert parse_settings(text, env={"EXOCLAW_TOKEN": "from-env"}).gateway.token == "from-env"
-    assert parse_settings(text, env={}).gateway.token == "from-file"
-    assert parse_settings(text, env={"EXOCLAW_TOKEN": ""}).gateway.token == "from-file"
+    text = '[gateway]\nbind = "0.0.0.0"\ntoken = "from-file-0123456789"\n'
+    assert parse_settings(text, env={"EXOCLAW_TOKEN": "from-env-0123456789"}).gateway.token == "from-env-0123456789"
+    assert parse_settings(text, env={}).gateway.token == "from-file-0123456789"
+    assert parse_settings(text, env={"EXOCLAW_TOKEN": ""}).gateway.token == "from-file-0123456789"
 
 
 def test_empty_token_counts_as_none():
@@ -226,8 +253,12 @@ def test_overrides_are_revalidated_and_labelled_by_flag(home):
     assert problems_of(lambda: load_settings(env=env, overrides={"port": 70000})) == [
         "--port: must be an integer from 0 to 65535 (got 70000)"
     ]
-    s = load_settings(env={**env, "EXOCLAW_TOKEN": "t"}, overrides={"bind": "0.0.0.0"})
+    s = load_settings(env={**env, "EXOCLAW_TOKEN": LONG_TOKEN}, overrides={"bind": "0.0.0.0"})
     assert s.gateway.bind == "0.0.0.0"
+    assert problems_of(lambda: load_settings(env={**env, "EXOCLAW_TOKEN": "t"}, overrides={"bind": "0.0.0.0"})) == [
+        "--bind: is not a loopback address, so the token ($EXOCLAW_TOKEN) must have at least 16 non-space"
+        ' characters (it has 1) (got "0.0.0.0")'
+    ]
     with pytest.raises(ValueError):
         load_settings(env=env, overrides={"nope": 1})
 

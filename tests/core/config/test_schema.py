@@ -38,9 +38,14 @@ FULL = """
     [gateway]
     bind = "0.0.0.0"
     port = 8080
-    token = "secret"
+    token = "secret-0123456789abcdef"
     max_message_bytes = 2048
     allowed_origins = ["https://app.example"]
+    ws_compression = true
+    header_timeout_s = 5
+    body_timeout_s = 12.5
+    idle_timeout_s = 30
+    max_connections = 900
 
     [agent]
     id = "personal"
@@ -111,8 +116,10 @@ FULL = """
 
 def test_valid_file_loads_into_the_dataclasses():
     s, built = parse_built(FULL, {"HOME": "/home/u", "OPENAI_API_KEY": "sk-openai"})
-    assert s.gateway.bind == "0.0.0.0" and s.gateway.port == 8080 and s.gateway.token == "secret"
+    assert s.gateway.bind == "0.0.0.0" and s.gateway.port == 8080 and s.gateway.token == "secret-0123456789abcdef"
     assert s.gateway.max_message_bytes == 2048 and s.gateway.allowed_origins == ("https://app.example",)
+    assert s.gateway.ws_compression is True and s.gateway.max_connections == 900
+    assert (s.gateway.header_timeout_s, s.gateway.body_timeout_s, s.gateway.idle_timeout_s) == (5.0, 12.5, 30.0)
     assert s.default_agent == "personal" and list(s.agents) == ["personal", "work"]
     personal = s.agents["personal"]
     assert personal == AgentConfig(
@@ -219,6 +226,11 @@ def test_unknown_keys_with_hints():
         ('[gateway]\nallowed_origins = "x"', '[gateway] allowed_origins: must be a list of strings (got "x")'),
         ("[gateway]\nallowed_origins = [1]", "[gateway] allowed_origins #1: must be a string (got 1)"),
         ("[gateway]\ntoken = 5", "[gateway] token: must be a string"),
+        ('[gateway]\nws_compression = "on"', '[gateway] ws_compression: must be true or false (got "on")'),
+        ("[gateway]\nheader_timeout_s = 0", "[gateway] header_timeout_s: must be a positive number (got 0)"),
+        ("[gateway]\nbody_timeout_s = -1", "[gateway] body_timeout_s: must be a positive number (got -1)"),
+        ('[gateway]\nidle_timeout_s = "1m"', '[gateway] idle_timeout_s: must be a positive number (got "1m")'),
+        ("[gateway]\nmax_connections = 0", "[gateway] max_connections: must be a positive integer (got 0)"),
         ("[agent]\nmax_tokens = 0", "[agent] max_tokens: must be a positive integer (got 0)"),
         ("[agent]\nmax_tool_iterations = -3", "[agent] max_tool_iterations: must be a positive integer (got -3)"),
         ("[agent]\ntimeout_s = 0", "[agent] timeout_s: must be a positive number (got 0)"),

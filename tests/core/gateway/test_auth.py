@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -131,3 +132,103 @@ def test_helpers():
     assert origin_allowed(None, ()) and not origin_allowed("http://x.y", ())
     assert token_matches("abc", "abc") and not token_matches("abc", "abd")
     assert not token_matches("abc", "") and not token_matches("abc", None) and not token_matches("", "")
+
+
+# --------------------------------------------------------------------------
+# failed logins are slowed per client address (issue 16: 3,460 tries/s over WS, 13,500/s over HTTP)
+
+
+class FakeTime:
+    """A clock that only moves when the test says so; the throttle's sleeps are recorded, not waited."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        await asyncio.sleep(0)  # still a suspension point, as a real sleep is
+
+
+def throttle(t: FakeTime, **kw):
+    from exoclaw_core.gateway.auth import AuthThrottle
+
+    return AuthThrottle(burst=3, per_s=2.0, max_wait_s=2.0, clock=t.clock, sleep=t.sleep, **kw)
+
+
+async def attempt(th, addr: str, ok: bool):
+    ticket = await th.admit(addr)
+    if ticket is None:
+        return None
+    th.settle(ticket, ok)
+    return ok
+
+
+async def test_the_throttle_paces_an_address_after_its_burst_and_refuses_a_long_queue():
+    t = FakeTime()
+    th = throttle(t)
+    assert [await attempt(th, "10.0.0.1", False) for _ in range(3)] == [False] * 3 and t.slept == []
+    assert await attempt(th, "10.0.0.1", False) is False and t.slept == [0.5]  # one try per 1/per_s
+    assert await attempt(th, "10.0.0.2", True) is True and t.slept == [0.5]  # another address: untouched
+    # many at once from one address: they queue, each a slot later; past max_wait_s, refused untried
+    tickets = await asyncio.gather(*(th.admit("10.0.0.1") for _ in range(8)))
+    assert t.slept[1:] == [1.0, 1.5, 2.0]  # level 4 after the paced failure: slots at 1, 1.5, 2 s
+    assert [x is None for x in tickets] == [False] * 3 + [True] * 5
+    assert all(x.reserved for x in tickets[:3])
+    assert th.retry_after("10.0.0.1") == 2.5  # (7 failures and held slots + 1 - burst) / per_s
+    # a quiet address recovers: failures decay at per_s
+    t.now += 60
+    assert th.retry_after("10.0.0.1") == 0 and await attempt(th, "10.0.0.1", True) is True
+
+
+async def test_the_throttle_counts_an_ipv6_host_by_its_64_and_forgets_old_addresses():
+    from exoclaw_core.gateway.auth import address_key
+
+    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert address_key("::ffff:10.0.0.7") == "10.0.0.7" and address_key(None) == "-"
+    t = FakeTime()
+    th = throttle(t, max_addresses=100)
+    for i in range(1000):
+        await attempt(th, f"10.1.{i // 256}.{i % 256}", False)
+    assert len(th._levels) <= 100
+
+
+def strict(th) -> None:
+    """The app's throttle, made strict for a test: past 3 failures, no waiting, only refusals."""
+    th.burst, th.per_s, th.max_wait_s = 3, 0.01, 0.0
+
+
+async def test_ws_logins_past_the_burst_are_refused_with_retry_after_even_with_the_right_token(tmp_path):
+    from exoclaw_core.gateway.keys import AUTH_THROTTLE
+
+    async with running_gateway(_settings(tmp_path)) as gw:
+        strict(gw.server.app[AUTH_THROTTLE])
+        for _ in range(3):
+            session, ws = await _raw(gw)
+            await ws.send_str(json.dumps({"token": "guess"}))
+            await _expect_auth_failed(ws)
+            await session.close()
+        session, ws = await _raw(gw)
+        await ws.send_str(json.dumps({"token": TOKEN}))  # right, but this address must wait its turn
+        refusal = json.loads((await ws.receive(timeout=5)).data)
+        assert refusal["error"] == "auth_failed" and refusal["code"] == 4001 and refusal["retry_after"] >= 1
+        await session.close()
+
+
+async def test_http_logins_past_the_burst_get_429_with_retry_after(tmp_path):
+    from exoclaw_core.gateway.keys import AUTH_THROTTLE
+
+    async with running_gateway(_settings(tmp_path)) as gw:
+        strict(gw.server.app[AUTH_THROTTLE])
+        statuses = []
+        async with aiohttp.ClientSession() as s:
+            for key in ["a", "b", "c", "d", TOKEN]:
+                async with s.get(gw.http_url + "/v1/models", headers={"Authorization": f"Bearer {key}"}) as r:
+                    statuses.append(r.status)
+                    if r.status == 429:
+                        body = await r.json()
+                        assert body["error"]["code"] == "auth_rate_limited" and int(r.headers["Retry-After"]) >= 1
+    assert statuses == [401, 401, 401, 429, 429]

@@ -257,3 +257,39 @@ async def test_a_turn_cancelled_by_shutdown_ends_the_request_cleanly(tmp_path, a
         assert raw.endswith("data: [DONE]\n\n")
     else:
         assert resp.status == 503 and json.loads(raw)["error"]["code"] == "cancelled"
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/v1/chat/completions"), ("PUT", "/v1/models"), ("POST", "/v1/completions"),
+    ("GET", "/v1/embeddings"), ("DELETE", "/v1/models/exoclaw"), ("GET", "/v1/"), ("POST", "/v1/responses"),
+])
+async def test_unknown_paths_and_methods_get_openais_json_404(tmp_path, method, path):
+    """Issue 20: not aiohttp's plain-text 404/405 but OpenAI's own answer, which every SDK understands."""
+    async with running_gateway(make_settings(data_dir=tmp_path)) as gw:
+        async with aiohttp.ClientSession() as s:
+            async with s.request(method, gw.http_url + path, headers={"Origin": "http://localhost:3000"}) as r:
+                assert r.status == 404 and r.content_type == "application/json"
+                assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+                assert await r.json() == {"error": {"message": f"Invalid URL ({method} {path})",
+                                                    "type": "invalid_request_error", "code": None, "param": None}}
+        with pytest.raises(openai.NotFoundError):
+            await client(gw).embeddings.create(model="exoclaw", input="x")
+
+
+async def test_a_plugins_own_v1_route_is_not_shadowed_by_the_404(tmp_path):
+    from aiohttp import web
+
+    class Extra:
+        @hookimpl
+        def gateway_startup(self, host):
+            async def usage(request):
+                return web.json_response({"plugin": True})
+
+            host.app.router.add_get("/v1/usage", usage)
+
+    async with running_gateway(make_settings(data_dir=tmp_path), plugins=[("extra", Extra())]) as gw:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(gw.http_url + "/v1/usage") as r:
+                assert r.status == 200 and await r.json() == {"plugin": True}
+            async with s.get(gw.http_url + "/v1/usage/x") as r:
+                assert r.status == 404 and (await r.json())["error"]["message"] == "Invalid URL (GET /v1/usage/x)"
