@@ -62,6 +62,7 @@ from ._types import (
     escape_key_part,
     make_person_key,
     make_session_key,
+    split_session_key,
 )
 
 __all__ = [
@@ -75,5 +76,5 @@ __all__ = [
     "Route", "SessionInfo", "Settings", "Store", "StreamEnd", "StreamEvent", "TextDelta",
     "ToolCall", "ToolContext", "ToolResult", "ToolSpec", "ToolUseEvent", "Turn", "Usage",
     "UsageRecord", "WasmPluginConfig", "WebhookRequest",
-    "escape_key_part", "make_person_key", "make_session_key",
+    "escape_key_part", "make_person_key", "make_session_key", "split_session_key",
 ]
