@@ -32,7 +32,7 @@ from ._config import (
     Settings,
     WasmPluginConfig,
 )
-from ._storage import HookCaller, Host, InboxItem, SessionInfo, Store, UsageRecord
+from ._storage import RESERVED_NAMESPACES, HookCaller, Host, InboxItem, SessionInfo, Store, UsageRecord
 from ._types import (
     CompletedTurn,
     ContextPart,
@@ -66,7 +66,7 @@ from ._types import (
 )
 
 __all__ = [
-    "PROJECT", "DECISION_HOOKS", "hookimpl", "hookspec",
+    "PROJECT", "DECISION_HOOKS", "RESERVED_NAMESPACES", "hookimpl", "hookspec",
     "ExoclawError", "ConfigError", "BudgetExceeded", "ProviderError", "ToolError",
     "ChannelError", "InvalidParams",
     "AgentConfig", "Binding", "BudgetLimits", "BudgetsConfig", "CompletedTurn", "ContextPart",

@@ -53,6 +53,17 @@ class InboxItem:
     reply: str | None = None
 
 
+#: kv namespaces the core and the builtin plugins keep for themselves: a WASM
+#: plugin is never granted one (``store:NAME``), so it can neither read nor
+#: forge their data. Every namespace a builtin uses is listed here, and the
+#: builtins' names are kept free for them.
+RESERVED_NAMESPACES = frozenset({
+    "metering",  # budgets: the start of each session's period
+    "core", "exoclaw", "gateway", "store", "router", "memory", "memory-soul", "memory-semantic",
+    "memory-episodic", "wasm", "mcp", "provider-anthropic", "provider-openai", "provider-echo",
+})
+
+
 class Store(Protocol):
     """Persistence, as the core hands it to plugins.
 

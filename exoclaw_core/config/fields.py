@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields
 
+from exoclaw_hooks import RESERVED_NAMESPACES
+
 REQUIRED = "is required"
 UNKNOWN = "unknown key"
 NOT_TABLE = "must be a table"
@@ -191,6 +193,10 @@ def capability(value: str) -> None:
         if arg == "*" or is_host(bare):
             return
     if sep and kind == "store" and _STORE_NAME.match(arg):
+        if arg in RESERVED_NAMESPACES:
+            raise ValidationError(
+                f"store:{arg} is the gateway's own data and cannot be granted to a plugin "
+                f"(reserved: {', '.join(sorted(RESERVED_NAMESPACES))})")
         return
     raise ValidationError("must be http:HOST, http:* or store:NAME (NAME: letters, digits, _ . -)")
 
