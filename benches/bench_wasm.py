@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from builtin_plugins.wasm import bridge, channels
+from builtin_plugins.wasm import bridge, calls, channels
 from builtin_plugins.wasm.plugin import WasmPlugin
 from exoclaw_hooks import (
     AgentConfig,
@@ -49,7 +49,7 @@ PLUGIN_CAPS = {"kv": ("store:kv",), "fetch": ("http:127.0.0.1",), "telegram": ("
 def test_fresh_instance_echo(benchmark, wasm_build):
     lp = bridge.load_plugin(WasmPluginConfig(name="echo", path=str(wasm_build["echo"])))
     payload = json.dumps({"name": "echo", "input": {"text": "hello, sandbox"}}).encode()
-    out = benchmark(bridge.call_export, lp, "handle_tool_call", payload)
+    out = benchmark(calls.call_export, lp, "handle_tool_call", payload)
     assert json.loads(out) == {"content": "hello, sandbox", "is_error": False}
 
 

@@ -106,6 +106,10 @@ class WasmPluginConfig:
     memory_max_pages: int = 256
     max_output_bytes: int = 1024 * 1024
     sha256: str | None = None
+    #: calls of this plugin running at once (all sessions together); more wait their turn
+    max_concurrency: int = 4
+    #: calls of this plugin running at once for one session
+    max_concurrency_per_session: int = 2
 
 
 @dataclass(frozen=True, slots=True)

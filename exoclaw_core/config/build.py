@@ -72,7 +72,8 @@ def budgets(data: Mapping[str, Any]) -> BudgetsConfig:
 
 
 def plugin(data: Mapping[str, Any], env: Mapping[str, str], config_dir: str) -> WasmPluginConfig:
-    kw = _pick(data, "timeout_ms", "memory_max_pages", "max_output_bytes")
+    kw = _pick(data, "timeout_ms", "memory_max_pages", "max_output_bytes", "max_concurrency",
+               "max_concurrency_per_session")
     if "sha256" in data:
         kw["sha256"] = data["sha256"].lower()
     return WasmPluginConfig(

@@ -127,6 +127,8 @@ class PluginSchema(Section):
     memory_max_pages = Int(minimum=1, maximum=65536)
     max_output_bytes = Int(minimum=1)
     sha256 = Str(validate=f.sha256)
+    max_concurrency = Int(minimum=1, maximum=256)
+    max_concurrency_per_session = Int(minimum=1, maximum=256)
 
 
 class BindingSchema(Section):
