@@ -40,7 +40,7 @@ def gateway(data: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfig:
 def agent(agent_id: str, data: Mapping[str, Any], env: Mapping[str, str], config_dir: str) -> AgentConfig:
     provider = data.get("provider") or d.default_provider(env)
     key = d.api_key(provider, data.get("api_key"), env)
-    kw = _pick(data, "max_tokens", "base_url", "system_prompt", "max_tool_iterations")
+    kw = _pick(data, "max_tokens", "base_url", "system_prompt", "max_tool_iterations", "max_tool_result_tokens")
     if "timeout_s" in data:
         kw["timeout_s"] = float(data["timeout_s"])
     if "soul_path" in data:

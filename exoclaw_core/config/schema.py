@@ -71,6 +71,7 @@ class AgentSchema(Section):
     soul_path = Str()
     tools = StrList()
     max_tool_iterations = Int(minimum=1)
+    max_tool_result_tokens = Int(minimum=64)
     timeout_s = Num(positive=True)
     fallback = f.Nested(FallbackSchema)
     #: provider-specific knobs, free-form (echo: ``chunk_delay_s``)
