@@ -28,6 +28,7 @@ from extism.extism import CompiledPlugin
 from exoclaw_hooks import ToolSpec, WasmPluginConfig
 
 from .capabilities import GrantError, Grants, parse_grants
+from .engines import Engines
 from .extlog import EXTISM_LOG
 from .hostfns import kv_functions
 from .hosthttp import http_functions
@@ -60,9 +61,11 @@ class LoadedPlugin:
     tools: list[ToolSpec]
     asked: list[str]
     grants: Grants
+    #: the compiled module; calls take one of ``engines`` (one per call running at once)
     compiled: Any
     functions: list[Any]
     compile_ms: float
+    engines: Engines
     store: Any = None
     #: channels: (header, secret name) from describe's ``verify``
     verify: tuple[str, str] | None = None
@@ -230,10 +233,13 @@ def load_plugin(config: WasmPluginConfig, store: Any = None, environ: Mapping[st
         free(trial)
         EXTISM_LOG.drain()
 
+    def another() -> Any:
+        return CompiledPlugin(manifest(config, wasm), wasi=False, functions=functions)
+
     plugin = LoadedPlugin(
         config=config, kind=kind, description=description, tools=tools, asked=asked, grants=grants,
-        compiled=compiled, functions=functions, compile_ms=compile_ms, store=store, verify=verify,
-        warnings=warnings,
+        compiled=compiled, functions=functions, compile_ms=compile_ms, engines=Engines(compiled, another),
+        store=store, verify=verify, warnings=warnings,
     )
     if kind == "channel":
         _load_secrets(plugin, os.environ if environ is None else environ)

@@ -10,6 +10,15 @@ The first failure a host function meets (a denied host, a failed request)
 is recorded here and the instance is cancelled: the call then ends with
 that failure, whatever the guest does next, as Extism's own ``http_request``
 made the call fail.
+
+When a cancel is safe: Extism registers a call's timeout with its timer
+thread a moment *before* it arms the call's epoch deadline; a cancel that
+lands in between consumes the registration and the deadline is armed after
+it — the call then runs for ever, its ``timeout_ms`` lost with it. Once a
+host function runs, the call is past that point. So :meth:`stop` cancels
+only then (an HTTP request in flight is cut at once, the guest stopped at
+its next host call), and a call that never calls the host — a pure
+computation — runs on to its ``timeout_ms``, which always holds.
 """
 
 from __future__ import annotations
@@ -61,6 +70,8 @@ class CallContext:
         self.failure: CallFailure | None = None
         self._lock = threading.Lock()
         self._handle: Any = None
+        #: a host function ran during this call: the guest is past its start, a cancel is safe
+        self._in_guest = False
         self._sockets: set[socket.socket] = set()
 
     @property
@@ -77,30 +88,43 @@ class CallContext:
         """The guest starts now: ``timeout_ms`` counts from here (not from a wait for a free slot)."""
         self.started = time.monotonic()
 
-    def attach(self, handle: Any) -> bool:
-        """Remember the instance's cancel handle; ``False`` if the call was stopped already."""
+    def attach(self, handle: Any) -> None:
+        """Remember the instance's cancel handle (before its call starts)."""
         with self._lock:
-            self._handle = handle
-            return self.failure is None
+            self._handle, self._in_guest = handle, False
 
     def detach(self) -> None:
         """Forget the cancel handle (its instance is about to be freed)."""
         with self._lock:
-            self._handle = None
+            self._handle, self._in_guest = None, False
+
+    def in_guest(self) -> bool:
+        """Every host function says so first: the call is running; ``False`` if it was stopped (refuse the work)."""
+        with self._lock:
+            self._in_guest = True
+            if self.failure is not None:
+                self._cancel()
+                return False
+            return True
 
     def stop(self, failure: CallFailure) -> None:
-        """End the call with ``failure`` (the first one recorded wins): cancel the instance, cut its sockets."""
+        """End the call with ``failure`` (the first recorded wins): cut its sockets, cancel it if that is safe."""
         with self._lock:
             if self.failure is None:
                 self.failure = failure
             sockets = list(self._sockets)
-            if self._handle is not None:  # under the lock: the instance cannot be freed meanwhile
-                try:
-                    self._handle.cancel()
-                except Exception:  # noqa: BLE001
-                    pass
+            if self._in_guest:
+                self._cancel()
         for sock in sockets:
             _cut(sock)
+
+    def _cancel(self) -> None:
+        # under the lock: the instance cannot be freed meanwhile
+        if self._handle is not None:
+            try:
+                self._handle.cancel()
+            except Exception:  # noqa: BLE001
+                pass
 
     def track(self, sock: socket.socket) -> None:
         """An open HTTP connection of this call: :meth:`stop` cuts it (a blocked read ends)."""

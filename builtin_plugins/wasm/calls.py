@@ -1,7 +1,8 @@
 """Calling a loaded WASM plugin: a fresh instance per call, and a failure named for what it is.
 
-Per tool call or webhook, in a worker thread: a fresh instance from the
-compiled module (module globals never survive a call) runs the export under
+Per tool call or webhook, in a worker thread: a fresh instance from a
+compiled module no other running call uses (:mod:`.engines`; module
+globals never survive a call) runs the export under
 ``timeout_ms`` / ``memory_max_pages`` with the call's
 :class:`~.callctx.CallContext` as Extism's ``host_context``; the output is
 capped at ``max_output_bytes``. A failed call raises :class:`CallFailure`
@@ -67,26 +68,28 @@ def call_export(plugin: LoadedPlugin, export: str, payload: bytes, ctx: CallCont
     """Run ``export`` in a fresh instance; the output bytes, or :class:`CallFailure` (blocking)."""
     config = plugin.config
     ctx = ctx if ctx is not None else new_context(plugin)
-    instance = None
-    try:
-        instance = extism.Plugin(plugin.compiled, functions=plugin.functions)
-        if not ctx.attach(instance.cancel_handle()):
-            raise ctx.failure or CallFailure("cancelled")
-        ctx.begin()
-        buf = instance.call(export, payload, parse=None, host_context=ctx)
-        if ctx.failure is not None:  # a host function failed the call; the guest went on regardless
-            raise ctx.failure
-        size = len(buf)
-        if size > config.max_output_bytes:
-            raise CallFailure("too_large", size=size)
-        return bytes(buf)
-    except extism.Error as exc:
-        raise classify(str(exc), ctx, instance) from None
-    finally:
-        if instance is not None:
-            ctx.detach()  # nobody may cancel a freed instance
-            free(instance)
-        EXTISM_LOG.drain()
+    if ctx.failure is not None:  # stopped while it waited for its turn
+        raise ctx.failure
+    with plugin.engines.engine() as compiled:
+        instance = None
+        try:
+            instance = extism.Plugin(compiled, functions=plugin.functions)
+            ctx.attach(instance.cancel_handle())
+            ctx.begin()
+            buf = instance.call(export, payload, parse=None, host_context=ctx)
+            if ctx.failure is not None:  # a host function failed the call; the guest went on regardless
+                raise ctx.failure
+            size = len(buf)
+            if size > config.max_output_bytes:
+                raise CallFailure("too_large", size=size)
+            return bytes(buf)
+        except extism.Error as exc:
+            raise classify(str(exc), ctx, instance) from None
+        finally:
+            if instance is not None:
+                ctx.detach()  # nobody may cancel a freed instance
+                free(instance)
+            EXTISM_LOG.drain()
 
 
 def classify(message: str, ctx: CallContext, instance: Any = None) -> CallFailure:

@@ -72,8 +72,11 @@ def _key(current: Any, ctx: CallContext, param: Any, fn: str) -> str | None:
 
 
 def _context(current: Any) -> CallContext | None:
+    """The call's context if it may use its namespace (``None``: not granted, or the call was stopped)."""
     ctx = current.host_context()
-    return ctx if isinstance(ctx, CallContext) and ctx.namespace and ctx.store is not None else None
+    if not isinstance(ctx, CallContext) or not ctx.in_guest():
+        return None
+    return ctx if ctx.namespace and ctx.store is not None else None
 
 
 def _kv_get(current: Any, params: list[Any], results: list[Any], *user_data: Any) -> None:

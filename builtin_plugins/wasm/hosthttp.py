@@ -262,8 +262,9 @@ def describe(exc: BaseException) -> str:
 
 
 def _context(current: Any) -> CallContext | None:
+    """The call's context (``None``: not one of our calls, or stopped: nothing is done)."""
     ctx = current.host_context()
-    return ctx if isinstance(ctx, CallContext) else None
+    return ctx if isinstance(ctx, CallContext) and ctx.in_guest() else None
 
 
 def _bytes_at(current: Any, offset: int, limit: int) -> bytes:

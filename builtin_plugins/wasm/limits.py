@@ -12,8 +12,9 @@ that got its slots never waits for a thread: a hostile tool can occupy only
 its own plugin's slots, and another plugin's call starts at once.
 
 A slot is given back when the call's thread is done, not when its awaiting
-coroutine is (a cancelled turn stops its call, :meth:`CallContext.stop`,
-but the thread may need a moment to notice).
+coroutine is: a cancelled turn stops its call (:meth:`CallContext.stop`),
+but a pure computation only ends at its ``timeout_ms``, and until then it
+still holds its slot.
 """
 
 from __future__ import annotations

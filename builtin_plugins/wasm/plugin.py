@@ -21,9 +21,11 @@ per session), so one session's hostile tool cannot hold another's; the
 workers run at a lower CPU priority than the gateway (Linux ``nice``), so
 endless loops do not slow the event loop either. A tool
 call gets the caller's identity (``caller``: agent, channel, account,
-peer, person; never a secret). A cancelled turn stops its running calls; a
-stopping gateway stops them all (they do not run on to their
-``timeout_ms``).
+peer, person; never a secret). A cancelled turn stops its calls, a stopping
+gateway all of them: a call waiting for its slot never starts, an HTTP
+request in flight is cut at once and the guest stopped at its next host
+call; a pure computation ends at its ``timeout_ms`` (see :mod:`.callctx`
+for why it is not cancelled earlier).
 """
 
 from __future__ import annotations

@@ -68,13 +68,14 @@ async def test_a_plugins_calls_are_bounded_over_all_sessions_and_sessions_share_
 
 
 async def test_sixteen_endless_loops_do_not_hold_another_sessions_tool_turn(wasm_build, tmp_path):
-    """16 sessions each start an endless loop (60 s timeout); another session's tool turn runs meanwhile.
+    """16 sessions each start an endless loop (10 s timeout); another session's tool turn runs meanwhile.
 
     Before the bounds, the loops held every worker of the one shared pool:
     the other turn waited for a loop's timeout. The hang guard (30 s) is far
-    below that timeout, so waiting would fail the test, not just slow it.
+    below what that would take (four rounds of 10 s), so waiting would fail
+    the test, not just slow it.
     """
-    settings = make_settings(data_dir=tmp_path, plugins=(echo(wasm_build), tools_module(wasm_build, timeout_ms=60_000)))
+    settings = make_settings(data_dir=tmp_path, plugins=(echo(wasm_build), tools_module(wasm_build, timeout_ms=10_000)))
 
     async def body() -> None:
         async with running_gateway(settings) as gw:
@@ -94,47 +95,75 @@ async def test_sixteen_endless_loops_do_not_hold_another_sessions_tool_turn(wasm
                 # all sixteen are still running or waiting: none has finished
                 assert len(wasm._running) == 4
                 assert wasm._slots["testtools"].waiting_sessions() == 16
-            # leaving stops the gateway, which stops the loops (not 60 s each)
+            # leaving stops the gateway: the waiting loops never start, the running ones end at their timeout
         assert not wasm._running
 
     await asyncio.wait_for(body(), 30)
 
 
+async def test_one_calls_end_does_not_end_another_call_of_the_same_plugin(wasm_build, tmp_path):
+    """Extism stops a call by bumping its engine's epoch; calls sharing an engine all trapped.
+
+    Session b's call waits in the probe; session a's call is denied (the host
+    cancels that instance at once); then session c's call releases b's. b's
+    call must finish normally (with one engine for all, it trapped as a
+    "timeout" as soon as its guest ran again).
+    """
+    settings = make_settings(data_dir=tmp_path, plugins=(tools_module(wasm_build),))
+    async with start_probe(wait_s=20) as probe, running_gateway(settings) as gw:
+        async with gw.client() as b, gw.client() as a, gw.client() as c:
+            await b.send({"id": "b", "method": "chat.send", "params": chat(together(probe, "bc", 2), "b")})
+            while not probe.hits:
+                await asyncio.sleep(0.01)
+            denied = await a.chat(chat("/tool http " + json.dumps({"url": "http://example.org/"}), "a"))
+            assert "HTTP request denied" in results_of(denied)[0]["content"]
+            released = await c.chat(chat(together(probe, "bc", 2), "c"))
+            assert results_of(released)[0]["content"] == "200 together"
+            frames = await b.collect("b")
+            assert results_of(frames)[0]["content"] == "200 together"
+        assert gw.rt.pm.get_plugin("wasm")._loaded["testtools"].engines.count >= 2
+
+
 def _host(wasm_build, **kw) -> SimpleNamespace:
-    return SimpleNamespace(settings=Settings(plugins=(tools_module(wasm_build, timeout_ms=60_000, **kw),)), store=None)
+    return SimpleNamespace(settings=Settings(plugins=(tools_module(wasm_build, **{"timeout_ms": 60_000, **kw}),)),
+                           store=None)
 
 
 def _context(session: str = "a:t:u:main") -> ToolContext:
     return ToolContext(AgentConfig(id="a", provider="echo", model="echo"), Route("a", session))
 
 
-async def _until_running(plugin: WasmPlugin, n: int) -> None:
-    while sum(1 for ctx in plugin._running if ctx._handle is not None) < n:
-        await asyncio.sleep(0.01)
+def _trickle(probe) -> ToolCall:
+    return ToolCall("h1", "http", {"url": probe.url("/trickle")})
 
 
-async def test_a_stopping_gateway_stops_running_calls(wasm_build):
+async def test_a_stopping_gateway_stops_a_call_waiting_on_the_network(wasm_build):
     plugin, host = WasmPlugin(), _host(wasm_build)
-    await plugin.gateway_startup(host)
-    pending = asyncio.ensure_future(plugin.dispatch_tool(ToolCall("s1", "spin", {}), _context()))
-    await asyncio.wait_for(_until_running(plugin, 1), 10)
-    await asyncio.wait_for(plugin.gateway_shutdown(host), 10)
-    assert await pending == ToolResult("s1", "tool spin was stopped: the gateway is stopping", True)
+    async with start_probe() as probe:
+        await plugin.gateway_startup(host)
+        pending = asyncio.ensure_future(plugin.dispatch_tool(_trickle(probe), _context()))
+        while not probe.hits:
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(plugin.gateway_shutdown(host), 10)  # not the call's 60 s
+        assert await pending == ToolResult("h1", "tool http was stopped: the gateway is stopping", True)
 
 
 async def test_a_cancelled_turn_stops_its_call_and_frees_the_slot(wasm_build):
     plugin, host = WasmPlugin(), _host(wasm_build, max_concurrency=1)
     await plugin.gateway_startup(host)
     try:
-        spin = asyncio.ensure_future(plugin.dispatch_tool(ToolCall("s1", "spin", {}), _context()))
-        await asyncio.wait_for(_until_running(plugin, 1), 10)
-        (ctx,) = plugin._running
-        spin.cancel()
-        await asyncio.gather(spin, return_exceptions=True)
-        assert ctx.failure is not None and ctx.failure.kind == "cancelled"
-        # the only slot comes back once the thread noticed: the next call runs
-        result = await asyncio.wait_for(plugin.dispatch_tool(ToolCall("c1", "counter", {}), _context("a:t:v:main")), 10)
-        assert result == ToolResult("c1", "1", False)
+        async with start_probe() as probe:
+            waiting = asyncio.ensure_future(plugin.dispatch_tool(_trickle(probe), _context()))
+            while not probe.hits:
+                await asyncio.sleep(0.01)
+            (ctx,) = plugin._running
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+            assert ctx.failure is not None and ctx.failure.kind == "cancelled"
+            # the only slot comes back once the thread noticed: the next call runs
+            result = await asyncio.wait_for(
+                plugin.dispatch_tool(ToolCall("c1", "counter", {}), _context("a:t:v:main")), 10)
+            assert result == ToolResult("c1", "1", False)
     finally:
         await plugin.gateway_shutdown(host)
 
