@@ -24,15 +24,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from types import SimpleNamespace
 
 import pytest
 
-from builtin_plugins.wasm import bridge, channels
+from builtin_plugins.wasm import bridge, calls, channels
 from builtin_plugins.wasm.plugin import WasmPlugin
 from exoclaw_hooks import AgentConfig, OutgoingReply, Route, ToolCall, ToolContext, ToolResult, WebhookRequest
 from builtin_plugins.wasm.settings import WasmPluginConfig
-from exoclaw_core.config import Settings
+from exoclaw_hooks.testing import FakeHost, tables_of
 from tests.wasm_plugins.conftest import wasm_build  # noqa: F401 - session fixture: build once
 
 PLUGIN_CAPS = {"kv": ("store:kv",), "fetch": ("http:127.0.0.1",), "telegram": ("http:127.0.0.1",)}
@@ -41,15 +40,14 @@ PLUGIN_CAPS = {"kv": ("store:kv",), "fetch": ("http:127.0.0.1",), "telegram": ("
 def test_fresh_instance_echo(benchmark, wasm_build):
     lp = bridge.load_plugin(WasmPluginConfig(name="echo", path=str(wasm_build["echo"])))
     payload = json.dumps({"name": "echo", "input": {"text": "hello, sandbox"}}).encode()
-    out = benchmark(bridge.call_export, lp, "handle_tool_call", payload)
+    out = benchmark(calls.call_export, lp, "handle_tool_call", payload)
     assert json.loads(out) == {"content": "hello, sandbox", "is_error": False}
 
 
 def test_dispatch_round_trip(benchmark, wasm_build):
     plugin = WasmPlugin()
-    host = SimpleNamespace(
-        settings=Settings(plugins=(WasmPluginConfig(name="echo", path=str(wasm_build["echo"])),)), store=None
-    )
+    tables_of(plugin)["plugins"].apply((WasmPluginConfig(name="echo", path=str(wasm_build["echo"])),))
+    host = FakeHost()
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(plugin.gateway_startup(host))

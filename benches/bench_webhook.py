@@ -38,14 +38,13 @@ import itertools
 import json
 import os
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from builtin_plugins.wasm.plugin import WasmPlugin
 from exoclaw_hooks import IncomingMessage, OutgoingReply, OutgoingRequest, WebhookRequest
 from builtin_plugins.wasm.settings import WasmPluginConfig
-from exoclaw_core.config import Settings
+from exoclaw_hooks.testing import FakeHost, tables_of
 from tests.channels.conftest import HEADER, TOKEN, WEBHOOK_SECRET, FakePlatform, Serve, telegram_update, write_config
 from tests.core.cli.test_serve import clean_env
 from tests.wasm_plugins.conftest import wasm_build  # noqa: F401 - session fixture: build once
@@ -130,7 +129,8 @@ CASES = {
 @pytest.mark.parametrize("channel", ["telegram", "mock"])
 def test_wasm_channel_hooks(benchmark, wasm_build, secrets_env, channel):
     plugin = WasmPlugin()
-    host = SimpleNamespace(settings=Settings(plugins=_channel_configs(wasm_build)), store=None)
+    tables_of(plugin)["plugins"].apply(_channel_configs(wasm_build))
+    host = FakeHost()
     body, headers, reply_to = CASES[channel]
     request = WebhookRequest(channel=channel, headers=headers, body=body.encode())
     reply_text = "Nothing yet: enjoy your day."

@@ -60,6 +60,7 @@ from ._types import (
     WebhookRequest,
     make_person_key,
     make_session_key,
+    split_session_key,
 )
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "Host", "HookCaller", "Store", "SessionInfo", "StoredMessage", "UsageRecord", "InboxItem",
     # messages, routes, turns
     "IncomingMessage", "Route", "Message", "Turn", "CompletedTurn", "make_session_key", "make_person_key",
+    "split_session_key",
     # LLM calls
     "LLMRequest", "LLMCall", "LLMCallResult", "LLMReply", "Usage", "Provider", "StreamEvent", "TextDelta",
     "ToolUseEvent", "StreamEnd",

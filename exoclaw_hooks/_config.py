@@ -46,6 +46,8 @@ class AgentConfig:
     #: tool names this agent may use; ``None`` = every loaded tool
     tools: tuple[str, ...] | None = None
     max_tool_iterations: int = 10
+    #: a tool result longer than this (estimated tokens) is cut, with a mark, before the model sees it
+    max_tool_result_tokens: int = 2000
     #: a provider's silence between two chunks (connect too), seconds
     timeout_s: float = 120.0
     #: a call's deadlines: its first event, and the whole call (a trickling upstream is cut)

@@ -37,6 +37,20 @@ def make_person_key(agent_id: str, channel: str, account: str) -> str:
     return ":".join(escape_key_part(p) for p in (agent_id, channel, account))
 
 
+def split_session_key(session_key: str) -> tuple[str, str, str, str] | None:
+    """``(agent_id, channel, account, peer)`` of a key made by :func:`make_session_key`.
+
+    ``None`` when the key does not have that form (a router of its own may
+    make other keys).
+    """
+    parts = session_key.split(":")
+    if len(parts) != 4:
+        return None
+    # every "%25" is an escaped "%": what is left between them holds only "%3A" escapes
+    a, c, acc, p = ("%".join(piece.replace("%3A", ":") for piece in part.split("%25")) for part in parts)
+    return a, c, acc, p
+
+
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """A message from a client (``chat.send``) or a platform (a webhook)."""

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields
 
+
 REQUIRED = "is required"
 UNKNOWN = "unknown key"
 NOT_TABLE = "must be a table"

@@ -160,11 +160,12 @@ def build_all(
     directories elsewhere (they still import this directory's helper). Raises :class:`BuildError` if any
     plugin fails to compile (the others are still built).
     """
-    out = Path(out_dir) if out_dir is not None else DEFAULT_OUT_DIR
-    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    # absolute: the compiler runs in this directory
+    out = Path(out_dir).resolve() if out_dir is not None else DEFAULT_OUT_DIR
+    cache = Path(cache_dir).resolve() if cache_dir is not None else DEFAULT_CACHE_DIR
     out.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
-    plugins = discover(Path(plugins_dir) if plugins_dir is not None else HERE)
+    plugins = discover(Path(plugins_dir).resolve() if plugins_dir is not None else HERE)
     if names is not None:
         wanted = list(names)
         unknown = [n for n in wanted if n not in plugins]

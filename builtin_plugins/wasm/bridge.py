@@ -1,17 +1,11 @@
-"""Loading a WASM plugin and calling it: the blocking half of the ``wasm`` plugin.
+"""Loading a WASM plugin: the blocking half of the ``wasm`` plugin's start-up.
 
 Load (once, at start-up, in a worker thread): read the file, check the
 optional ``sha256`` pin, compile it once (``CompiledPlugin``, with the
-manifest limits and the host functions its grants link), make ONE trial
+manifest limits and the host functions it may use), make ONE trial
 instance, check the exports its kind needs and ask it to ``describe``
 itself. Any failure raises :class:`LoadError` with one sentence saying why.
-
-Call (per tool call or webhook, in a worker thread): a fresh instance from
-the compiled module (module globals never survive a call), run the export
-under ``timeout_ms`` / ``memory_max_pages``, cap the output at
-``max_output_bytes``. Failures raise :class:`CallFailure` whose ``kind``
-says what went wrong; :func:`run_tool` turns it into an error
-``ToolResult``.
+Calling a loaded plugin is :mod:`.calls`.
 
 Everything here blocks: never call it on the event loop.
 """
@@ -31,13 +25,15 @@ from typing import Any, Mapping
 import extism
 from extism.extism import CompiledPlugin
 
-from exoclaw_hooks import ToolCall, ToolResult, ToolSpec
+from exoclaw_hooks import ToolSpec
 
 from .settings import WasmPluginConfig
 
-from .capabilities import Grants, parse_grants
+from .capabilities import GrantError, Grants, parse_grants
+from .engines import Engines
 from .extlog import EXTISM_LOG
-from .hostfns import KvContext, kv_functions
+from .hostfns import kv_functions
+from .hosthttp import http_functions
 
 log = logging.getLogger("exoclaw.wasm")
 
@@ -46,9 +42,7 @@ KINDS = ("tool", "channel")
 REQUIRED_EXPORTS = {"tool": ("handle_tool_call",), "channel": ("parse_incoming", "format_outgoing")}
 #: what providers accept as a tool name (Anthropic's rule, the strictest)
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-MAX_ERROR_TEXT = 1000
 _BACKTRACE = "wasm backtrace"
-HTTP_IMPORT = ("extism:host/env", "http_request")
 
 
 class LoadError(Exception):
@@ -57,14 +51,6 @@ class LoadError(Exception):
 
 class PluginMissing(LoadError):
     """The plugin's file does not exist (a warning, not an error)."""
-
-
-class CallFailure(Exception):
-    """A call failed. ``kind``: timeout, oom, trap, http, error, too_large, bad_output."""
-
-    def __init__(self, kind: str, detail: str = "", size: int = 0):
-        self.kind, self.detail, self.size = kind, detail, size
-        super().__init__(f"{kind}: {detail}" if detail else kind)
 
 
 @dataclass
@@ -77,9 +63,11 @@ class LoadedPlugin:
     tools: list[ToolSpec]
     asked: list[str]
     grants: Grants
+    #: the compiled module; calls take one of ``engines`` (one per call running at once)
     compiled: Any
     functions: list[Any]
     compile_ms: float
+    engines: Engines
     store: Any = None
     #: channels: (header, secret name) from describe's ``verify``
     verify: tuple[str, str] | None = None
@@ -87,8 +75,6 @@ class LoadedPlugin:
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     #: one sentence per problem found while loading that did not reject the plugin
     warnings: list[str] = field(default_factory=list)
-    #: the module imports Extism's ``http_request`` (a host-side failure is then an HTTP one)
-    makes_http: bool = False
 
     @property
     def name(self) -> str:
@@ -188,15 +174,25 @@ def module_info(wasm: bytes) -> ModuleInfo:
     return ModuleInfo(frozenset(imports), pages)
 
 
-def manifest(config: WasmPluginConfig, wasm: bytes, grants: Grants) -> dict[str, Any]:
-    """The Extism manifest: the module plus every limit and grant of the config."""
+def manifest(config: WasmPluginConfig, wasm: bytes) -> dict[str, Any]:
+    """The Extism manifest: the module and its limits.
+
+    ``allowed_hosts`` is empty on purpose: the host's own ``http_request``
+    (:mod:`.hosthttp`) replaces Extism's and checks the grant at every hop;
+    were it ever not linked, Extism would deny every request.
+    """
     return {
         "wasm": [{"data": wasm}],
         "memory": {"max_pages": int(config.memory_max_pages)},
-        "allowed_hosts": list(grants.allowed_hosts),
+        "allowed_hosts": [],
         "timeout_ms": int(config.timeout_ms),
         "config": {str(k): str(v) for k, v in config.config.items()},
     }
+
+
+def host_functions(grants: Grants) -> list[Any]:
+    """What a plugin is linked with: the host's HTTP always, the ``kv_*`` functions with a ``store:`` grant."""
+    return http_functions() + (kv_functions() if grants.store_namespace else [])
 
 
 def load_plugin(config: WasmPluginConfig, store: Any = None, environ: Mapping[str, str] | None = None) -> LoadedPlugin:
@@ -206,12 +202,15 @@ def load_plugin(config: WasmPluginConfig, store: Any = None, environ: Mapping[st
         digest = hashlib.sha256(wasm).hexdigest()
         if digest != config.sha256.strip().lower():
             raise LoadError(f"sha256 mismatch: the config pins {config.sha256.lower()}, the file is {digest}")
-    grants = parse_grants(config.capabilities)
-    functions = kv_functions() if grants.store_namespace else []
+    try:
+        grants = parse_grants(config.capabilities)
+    except GrantError as exc:
+        raise LoadError(str(exc)) from None
+    functions = host_functions(grants)
 
     started = time.perf_counter()
     try:
-        compiled = CompiledPlugin(manifest(config, wasm, grants), wasi=False, functions=functions)
+        compiled = CompiledPlugin(manifest(config, wasm), wasi=False, functions=functions)
     except extism.Error as exc:
         raise LoadError(f"not a valid WebAssembly module: {_strip_prefix(exc)}") from None
     compile_ms = (time.perf_counter() - started) * 1000
@@ -233,17 +232,28 @@ def load_plugin(config: WasmPluginConfig, store: Any = None, environ: Mapping[st
         if missing:
             raise LoadError(f"a {kind} plugin must export {', '.join(missing)} (missing export)")
     finally:
-        _free(trial)
+        free(trial)
         EXTISM_LOG.drain()
+
+    def another() -> Any:
+        return CompiledPlugin(manifest(config, wasm), wasi=False, functions=functions)
 
     plugin = LoadedPlugin(
         config=config, kind=kind, description=description, tools=tools, asked=asked, grants=grants,
-        compiled=compiled, functions=functions, compile_ms=compile_ms, store=store, verify=verify,
-        warnings=warnings, makes_http=(HTTP_IMPORT in module_info(wasm).imports),
+        compiled=compiled, functions=functions, compile_ms=compile_ms, engines=Engines(compiled, another),
+        store=store, verify=verify, warnings=warnings,
     )
     if kind == "channel":
         _load_secrets(plugin, os.environ if environ is None else environ)
     return plugin
+
+
+def free(instance: Any) -> None:
+    """Free an instance now (not whenever the garbage collector gets to it)."""
+    try:
+        instance.__del__()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _strip_prefix(exc: BaseException) -> str:
@@ -360,111 +370,3 @@ def _load_secrets(plugin: LoadedPlugin, environ: Mapping[str, str]) -> None:
         plugin.warnings.append(
             f"verify needs the secret named {verify_secret}, which [[plugins]] secrets does not name: "
             f"every webhook will be refused (401)")
-
-
-# ---------------------------------------------------------------- calling
-
-
-def _free(instance: Any) -> None:
-    try:
-        instance.__del__()
-    except Exception:  # noqa: BLE001
-        pass
-
-
-def call_export(plugin: LoadedPlugin, export: str, payload: bytes) -> bytes:
-    """Run ``export`` in a fresh instance; the output bytes, or :class:`CallFailure` (blocking)."""
-    config = plugin.config
-    ctx = KvContext(plugin.store, plugin.grants.store_namespace, plugin.name) if plugin.grants.store_namespace else None
-    instance = None
-    started = time.perf_counter()
-    try:
-        instance = extism.Plugin(plugin.compiled, functions=plugin.functions)
-        buf = instance.call(export, payload, parse=None, host_context=ctx)
-        size = len(buf)
-        if size > config.max_output_bytes:
-            raise CallFailure("too_large", size=size)
-        return bytes(buf)
-    except extism.Error as exc:
-        raise _classify(str(exc), instance, plugin, time.perf_counter() - started) from None
-    finally:
-        if instance is not None:
-            _free(instance)
-        EXTISM_LOG.drain()
-
-
-def _classify(message: str, instance: Any, plugin: LoadedPlugin, elapsed_s: float) -> CallFailure:
-    config = plugin.config
-    text = message.strip()
-    if text == "timeout" and elapsed_s * 1000 >= config.timeout_ms * 0.5:
-        return CallFailure("timeout")
-    if text in ("oom", "OutOfMemory"):
-        return CallFailure("oom")
-    if _BACKTRACE in text:
-        cause = None
-        if instance is not None:
-            try:
-                cause = EXTISM_LOG.cause_for(str(instance.id))
-            except Exception:  # noqa: BLE001
-                cause = None
-        if cause and cause.startswith("wasm trap: "):
-            # raised by the guest's own code
-            cause = cause[len("wasm trap: "):]
-            if "out of memory" in cause.lower():
-                return CallFailure("oom", cause)
-            return CallFailure("trap", cause)
-        # raised by a kernel host function: for a module that makes HTTP calls
-        # that is the request (denied host, connection refused, DNS ...)
-        if cause and (cause.startswith("HTTP request") or plugin.makes_http):
-            return CallFailure("http", cause)
-        return CallFailure("trap", cause or "")
-    return CallFailure("error", text[:MAX_ERROR_TEXT])
-
-
-def failure_text(name: str, failure: CallFailure, config: WasmPluginConfig, what: str = "tool") -> str:
-    """A short message for a failed call of tool (or channel) ``name``."""
-    k, d = failure.kind, failure.detail
-    if k == "timeout":
-        return f"{what} {name} timed out after {config.timeout_ms}ms"
-    if k == "oom":
-        return f"{what} {name} ran out of memory"
-    if k == "trap":
-        return f"{what} {name} crashed (trap{': ' + d if d else ''})"
-    if k == "http":
-        return f"{what} {name}: HTTP request denied or failed ({d})"
-    if k == "too_large":
-        return f"{what} {name} output too large ({failure.size} bytes > max_output_bytes {config.max_output_bytes})"
-    if k == "bad_output":
-        return f"{what} {name} returned invalid JSON{' (' + d + ')' if d else ''}"
-    return f"{what} {name} failed: {d}"
-
-
-def run_tool(plugin: LoadedPlugin, call: ToolCall) -> ToolResult:
-    """Call ``handle_tool_call`` for one tool call (blocking); never raises."""
-    try:
-        payload = json.dumps({"name": call.name, "input": dict(call.input)}, ensure_ascii=False).encode()
-    except (TypeError, ValueError) as exc:
-        return ToolResult(call.id, f"tool {call.name}: input is not JSON-serialisable ({exc})", True)
-    try:
-        out = call_export(plugin, "handle_tool_call", payload)
-        content, is_error = parse_tool_output(out)
-    except CallFailure as failure:
-        return ToolResult(call.id, failure_text(call.name, failure, plugin.config), True)
-    except Exception as exc:  # noqa: BLE001 - a sandbox problem is the tool's error, never the gateway's
-        log.exception("event=wasm_call_failed plugin=%s tool=%s", plugin.name, call.name)
-        return ToolResult(call.id, f"tool {call.name} failed: {one_line(exc, 200)}", True)
-    return ToolResult(call.id, content, is_error)
-
-
-def parse_tool_output(out: bytes) -> tuple[str, bool]:
-    """``{"content": str, "is_error": bool}`` → its two fields; :class:`CallFailure` otherwise."""
-    try:
-        data = json.loads(out)
-    except (ValueError, UnicodeDecodeError):
-        raise CallFailure("bad_output") from None
-    if not isinstance(data, dict) or not isinstance(data.get("content"), str):
-        raise CallFailure("bad_output", 'expected {"content": string, "is_error": bool}')
-    is_error = data.get("is_error", False)
-    if not isinstance(is_error, bool):
-        raise CallFailure("bad_output", "is_error must be true or false")
-    return data["content"], is_error

@@ -25,7 +25,9 @@ from typing import Any, Mapping
 
 from exoclaw_hooks import ChannelError, Ignore, IncomingMessage, OutgoingReply, OutgoingRequest, WebhookRequest
 
-from .bridge import CallFailure, LoadedPlugin, call_export, failure_text
+from .bridge import LoadedPlugin
+from .callctx import CallContext, CallFailure
+from .calls import call_export, failure_text
 
 AUTH_FAILED = "authenticity check failed"
 
@@ -50,10 +52,10 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _call(plugin: LoadedPlugin, export: str, payload: Any, refused_status: int) -> Any:
+def _call(plugin: LoadedPlugin, export: str, payload: Any, refused_status: int, ctx: CallContext | None) -> Any:
     data = json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass")
     try:
-        out = call_export(plugin, export, data)
+        out = call_export(plugin, export, data, ctx)
     except CallFailure as failure:
         if failure.kind == "error":  # the plugin refused, with its reason
             raise ChannelError(refused_status, failure.detail or f"channel {plugin.name} refused ({export})") from None
@@ -64,7 +66,9 @@ def _call(plugin: LoadedPlugin, export: str, payload: Any, refused_status: int) 
         raise ChannelError(500, f"channel {plugin.name} returned invalid JSON from {export}") from None
 
 
-def parse_incoming(plugin: LoadedPlugin, request: WebhookRequest, *, verified: bool = False) -> IncomingMessage | Ignore:
+def parse_incoming(
+    plugin: LoadedPlugin, request: WebhookRequest, *, verified: bool = False, ctx: CallContext | None = None
+) -> IncomingMessage | Ignore:
     """Verify (unless the caller just did), then ask the WASM (blocking)."""
     if not verified:
         verify(plugin, request.headers)
@@ -72,7 +76,7 @@ def parse_incoming(plugin: LoadedPlugin, request: WebhookRequest, *, verified: b
     if plugin.verify is not None:
         headers.pop(plugin.verify[0].lower(), None)  # the plugin never sees a secret
     body = request.body if isinstance(request.body, (bytes, bytearray)) else str(request.body).encode()
-    answer = _call(plugin, "parse_incoming", {"headers": headers, "body": bytes(body).decode("utf-8", "replace")}, 400)
+    answer = _call(plugin, "parse_incoming", {"headers": headers, "body": bytes(body).decode("utf-8", "replace")}, 400, ctx)
     return message_from(plugin.name, answer)
 
 
@@ -113,9 +117,9 @@ def message_from(channel: str, answer: Any) -> IncomingMessage | Ignore:
     )
 
 
-def format_outgoing(plugin: LoadedPlugin, reply: OutgoingReply) -> OutgoingRequest:
+def format_outgoing(plugin: LoadedPlugin, reply: OutgoingReply, ctx: CallContext | None = None) -> OutgoingRequest:
     """Ask the WASM for the platform request (blocking); placeholders stay unsubstituted."""
-    answer = _call(plugin, "format_outgoing", {"reply_to": dict(reply.reply_to or {}), "content": reply.content}, 500)
+    answer = _call(plugin, "format_outgoing", {"reply_to": dict(reply.reply_to or {}), "content": reply.content}, 500, ctx)
     where = f"channel {plugin.name}: format_outgoing"
     if not isinstance(answer, dict):
         raise ChannelError(500, f"{where} must return an object")

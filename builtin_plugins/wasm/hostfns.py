@@ -9,8 +9,8 @@ values at most 64 KiB: a longer key or value is refused (``kv_get`` reads
 Why one set of functions for the whole process: ``extism.host_fn`` appends
 to a module-wide registry that the C callback indexes, so creating functions
 per plugin or per call would grow it forever. The three functions are made
-once; each call hands its :class:`KvContext` (store, namespace) as Extism's
-``host_context``.
+once; each call hands its :class:`~.callctx.CallContext` (store, namespace)
+as Extism's ``host_context``.
 
 An exception inside a host function never reaches the guest (cffi prints it
 and the guest reads 0), so every function catches everything and returns an
@@ -25,31 +25,13 @@ from typing import Any
 
 import extism
 
+from .callctx import CallContext
+
 log = logging.getLogger("exoclaw.wasm")
 
 NAMESPACE = "extism:host/user"
 MAX_KEY_BYTES = 256
 MAX_VALUE_BYTES = 64 * 1024
-#: problems logged per call at most (a plugin looping over bad calls must not flood the log)
-MAX_PROBLEMS_LOGGED = 3
-
-
-class KvContext:
-    """One call's view of a kv namespace (handed to Extism as ``host_context``)."""
-
-    __slots__ = ("store", "namespace", "plugin", "problems")
-
-    def __init__(self, store: Any, namespace: str, plugin: str):
-        self.store = store
-        self.namespace = namespace
-        self.plugin = plugin
-        self.problems = 0
-
-    def problem(self, fn: str, what: str) -> None:
-        self.problems += 1
-        if self.problems <= MAX_PROBLEMS_LOGGED:
-            log.warning("event=wasm_kv_refused plugin=%s namespace=%s fn=%s reason=%s",
-                        self.plugin, self.namespace, fn, what)
 
 
 def _read(current: Any, param: Any, limit: int) -> str | None:
@@ -68,7 +50,20 @@ def _read(current: Any, param: Any, limit: int) -> str | None:
     return bytes(current.memory(mem)[:]).decode("utf-8")
 
 
-def _key(current: Any, ctx: KvContext, param: Any, fn: str) -> str | None:
+def give(current: Any, result: Any, data: bytes) -> bool:
+    """Copy ``data`` into a new Extism block and return its offset in ``result``; ``False`` if it cannot be allocated."""
+    result.value = 0
+    if not data:
+        return True
+    mem = current.alloc(len(data))
+    if not mem.offset:
+        return False
+    current.memory(mem)[:] = data
+    result.value = mem.offset
+    return True
+
+
+def _key(current: Any, ctx: CallContext, param: Any, fn: str) -> str | None:
     """The key a guest passed, or ``None`` (reported) when it is longer than allowed."""
     key = _read(current, param, MAX_KEY_BYTES)
     if key is None:
@@ -76,9 +71,12 @@ def _key(current: Any, ctx: KvContext, param: Any, fn: str) -> str | None:
     return key
 
 
-def _context(current: Any) -> KvContext | None:
+def _context(current: Any) -> CallContext | None:
+    """The call's context if it may use its namespace (``None``: not granted, or the call was stopped)."""
     ctx = current.host_context()
-    return ctx if isinstance(ctx, KvContext) else None
+    if not isinstance(ctx, CallContext) or not ctx.in_guest():
+        return None
+    return ctx if ctx.namespace and ctx.store is not None else None
 
 
 def _kv_get(current: Any, params: list[Any], results: list[Any], *user_data: Any) -> None:
@@ -100,7 +98,8 @@ def _kv_get(current: Any, params: list[Any], results: list[Any], *user_data: Any
         if len(data) > MAX_VALUE_BYTES:
             ctx.problem("kv_get", f"stored value larger than {MAX_VALUE_BYTES} bytes")
             return
-        current.return_bytes(results[0], data)
+        if not give(current, results[0], data):
+            ctx.problem("kv_get", "no memory left for the value")
     except Exception as exc:  # noqa: BLE001 - nothing may escape into the guest
         results[0].value = 0
         _failed(ctx, "kv_get", exc)
@@ -146,7 +145,7 @@ def _kv_delete(current: Any, params: list[Any], results: list[Any], *user_data: 
         _failed(ctx, "kv_delete", exc)
 
 
-def _failed(ctx: KvContext | None, fn: str, exc: BaseException) -> None:
+def _failed(ctx: CallContext | None, fn: str, exc: BaseException) -> None:
     try:
         what = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
         if ctx is not None:

@@ -15,9 +15,17 @@ instantiates :class:`WasmPlugin` once per gateway.
 * ``parse_incoming`` / ``format_outgoing``: for loaded channel plugins.
 * ``plugin_report``: every configured plugin, loaded or not, with the reason.
 
-Calls run on a thread pool owned by this object (shut down with the
-gateway), never on the event loop: an endless loop in one session's tool
-only ever occupies one worker until its ``timeout_ms``.
+Calls run on a thread pool owned by this object, never on the event loop,
+each admitted first by its plugin's slots (:mod:`.limits`: per plugin and
+per session), so one session's hostile tool cannot hold another's; the
+workers run at a lower CPU priority than the gateway (Linux ``nice``), so
+endless loops do not slow the event loop either. A tool
+call gets the caller's identity (``caller``: agent, channel, account,
+peer, person; never a secret). A cancelled turn stops its calls, a stopping
+gateway all of them: a call waiting for its slot never starts, an HTTP
+request in flight is cut at once and the guest stopped at its next host
+call; a pure computation ends at its ``timeout_ms`` (see :mod:`.callctx`
+for why it is not cancelled earlier).
 """
 
 from __future__ import annotations
@@ -28,15 +36,18 @@ import functools
 import json
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from exoclaw_hooks import SettingsTable, ToolCall, ToolResult, ToolSpec, hookimpl
 
-from . import bridge, channels
+from . import bridge, calls, channels
+from .callctx import CallContext, CallFailure
 from .capabilities import not_granted
 from .extlog import EXTISM_LOG
 from .settings import PLUGINS, WasmPluginConfig, build_plugins
+from .limits import PluginSlots
 
 log = logging.getLogger("exoclaw.wasm")
 
@@ -48,21 +59,36 @@ def _quote(value: object) -> str:
     return text
 
 
-def default_workers() -> int:
-    return max(2, min(8, (os.cpu_count() or 1) * 2))
+#: how much lower the WASM workers' CPU priority is than the gateway's (Linux ``nice``)
+WORKER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run this worker thread at a lower CPU priority: the event loop always wins over sandboxed code.
+
+    On Linux a thread has its own nice value; elsewhere (or if refused) nothing changes.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+    except (AttributeError, OSError):
+        pass
 
 
 class WasmPlugin:
     """Loads the configured WASM plugins and answers the tool and channel hooks for them."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or default_workers()
+        #: worker threads; ``None``: as many as all loaded plugins' ``max_concurrency`` together
+        self.workers = workers
         self._executor: ThreadPoolExecutor | None = None
         self._loaded: dict[str, bridge.LoadedPlugin] = {}
         self._tools: dict[str, tuple[bridge.LoadedPlugin, ToolSpec]] = {}
         self._channels: dict[str, bridge.LoadedPlugin] = {}
         self._report: list[dict[str, Any]] = []
         self.configs: tuple[WasmPluginConfig, ...] = ()
+        self._slots: dict[str, PluginSlots] = {}
+        #: the calls running now (a stopping gateway stops them)
+        self._running: set[CallContext] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -82,23 +108,29 @@ class WasmPlugin:
         for cfg in configs:  # channel secrets are read from these variables: never log their values
             for var in cfg.secrets.values():
                 host.register_secret(os.environ.get(var))
-        self._loaded, self._tools, self._channels, self._report = {}, {}, {}, []
+        self._loaded, self._tools, self._channels, self._report, self._slots = {}, {}, {}, [], {}
+        if configs:
+            EXTISM_LOG.enable()
+            store = getattr(host, "store", None)
+            outcomes = await asyncio.gather(*(asyncio.to_thread(self._load_one, cfg, store) for cfg in configs))
+            for cfg, outcome in zip(configs, outcomes):
+                self._register(cfg, outcome)
+        self._slots = {
+            name: PluginSlots(lp.config.max_concurrency, lp.config.max_concurrency_per_session)
+            for name, lp in self._loaded.items()
+        }
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="exoclaw-wasm")
-        if not configs:
-            return
-        EXTISM_LOG.enable()
-        store = getattr(host, "store", None)
-        outcomes = await asyncio.gather(*(asyncio.to_thread(self._load_one, cfg, store) for cfg in configs))
-        for cfg, outcome in zip(configs, outcomes):
-            self._register(cfg, outcome)
+            workers = self.workers or max(1, sum(lp.config.max_concurrency for lp in self._loaded.values()))
+            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exoclaw-wasm",
+                                                initializer=_lower_priority)
 
     @hookimpl
     async def gateway_shutdown(self, host: Any) -> None:
         executor, self._executor = self._executor, None
         self._tools, self._channels, self._loaded = {}, {}, {}
+        for ctx in list(self._running):  # no call runs on to its timeout_ms
+            ctx.stop(CallFailure("cancelled", "the gateway is stopping"))
         if executor is not None:
-            # in-flight calls end within their timeout_ms; wait off the event loop
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
     @staticmethod
@@ -180,21 +212,47 @@ class WasmPlugin:
         allowed = getattr(agent, "tools", None)
         if allowed is not None and call.name not in allowed:
             return None  # the core answers "unknown tool: NAME"
-        return self._run_tool(entry[0], call)
+        return self._run_tool(entry[0], call, context)
 
-    async def _run_tool(self, lp: bridge.LoadedPlugin, call: ToolCall) -> ToolResult:
+    async def _run_tool(self, lp: bridge.LoadedPlugin, call: ToolCall, context: Any) -> ToolResult:
+        route = getattr(context, "route", None)
+        ctx = calls.new_context(lp)
         try:
-            return await self._in_thread(bridge.run_tool, lp, call)
-        except RuntimeError as exc:  # executor shut down under us
+            return await self._call(lp, getattr(route, "session_key", None), ctx,
+                                    calls.run_tool, lp, call, calls.caller_of(route), ctx)
+        except RuntimeError as exc:  # not running, or the executor shut down under us
             return ToolResult(call.id, f"tool {call.name} failed: {exc}", True)
 
-    async def _in_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        executor = self._executor
-        if executor is None:
+    async def _call(self, lp: bridge.LoadedPlugin, session: str | None, ctx: CallContext,
+                    fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` in a worker once the plugin (and the session) has a free slot."""
+        slots = self._slots.get(lp.name)
+        if slots is None or self._executor is None:
             raise RuntimeError("the wasm plugins are not running")
-        ctx = contextvars.copy_context()  # log lines in the worker keep the turn's request id
-        call = functools.partial(ctx.run, fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(executor, call)
+        slot = await slots.acquire(session)
+        executor = self._executor
+        if executor is None:  # the gateway stopped while this call waited for its slot
+            slot.release()
+            raise RuntimeError("the gateway is stopping")
+        self._running.add(ctx)
+
+        def done(_: Any) -> None:  # the thread is done: its slot is free again
+            slot.release()
+            self._running.discard(ctx)
+
+        try:
+            context = contextvars.copy_context()  # log lines in the worker keep the turn's request id
+            future = asyncio.get_running_loop().run_in_executor(
+                executor, functools.partial(context.run, fn, *args, **kwargs))
+        except BaseException:
+            done(None)
+            raise
+        future.add_done_callback(done)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            ctx.stop(CallFailure("cancelled", "the turn was cancelled"))
+            raise
 
     # ------------------------------------------------------------ channels
 
@@ -204,11 +262,13 @@ class WasmPlugin:
         if lp is None:
             return None
         channels.verify(lp, request.headers)  # 401 before the WASM sees anything
-        return self._in_thread(channels.parse_incoming, lp, request, verified=True)
+        ctx = calls.new_context(lp)
+        return self._call(lp, None, ctx, channels.parse_incoming, lp, request, verified=True, ctx=ctx)
 
     @hookimpl
     def format_outgoing(self, reply: Any) -> Any:
         lp = self._channels.get(getattr(reply, "channel", None))
         if lp is None:
             return None
-        return self._in_thread(channels.format_outgoing, lp, reply)
+        ctx = calls.new_context(lp)
+        return self._call(lp, None, ctx, channels.format_outgoing, lp, reply, ctx=ctx)

@@ -11,6 +11,8 @@ from marshmallow import ValidationError
 from exoclaw_hooks import ConfigContext, ConfigError
 from exoclaw_hooks.config import Int, Section, Str, StrList, Table, TableArray, env_name, is_host, sha256
 
+from .capabilities import RESERVED_NAMESPACES, reserved_message
+
 _STORE_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 
 
@@ -25,6 +27,10 @@ class WasmPluginConfig:
     memory_max_pages: int = 256
     max_output_bytes: int = 1024 * 1024
     sha256: str | None = None
+    #: calls of this plugin running at once (all sessions together); more wait their turn
+    max_concurrency: int = 4
+    #: calls of this plugin running at once for one session
+    max_concurrency_per_session: int = 2
 
 
 def capability(value: str) -> None:
@@ -34,6 +40,8 @@ def capability(value: str) -> None:
         if arg == "*" or is_host(bare):
             return
     if sep and kind == "store" and _STORE_NAME.match(arg):
+        if arg in RESERVED_NAMESPACES:
+            raise ValidationError(reserved_message(arg))
         return
     raise ValidationError("must be http:HOST, http:* or store:NAME (NAME: letters, digits, _ . -)")
 
@@ -52,6 +60,11 @@ class PluginSchema(Section):
     timeout_ms = Int(minimum=1, metadata={"doc": "Milliseconds one call may run (an endless loop is stopped; default 1000).", "example": 1000})
     memory_max_pages = Int(minimum=1, maximum=65536, metadata={"doc": "Memory cap, in 64 KiB pages (default 256).", "example": 256})
     max_output_bytes = Int(minimum=1, metadata={"doc": "Largest output of one call, in bytes (default 1048576)."})
+    max_concurrency = Int(minimum=1, metadata={
+        "doc": "Calls of this plugin running at once, all sessions together; more wait their turn.", "example": 4})
+    max_concurrency_per_session = Int(minimum=1, metadata={
+        "doc": "Calls of this plugin running at once for one session (one session's hostile tool cannot "
+               "delay the others).", "example": 2})
     sha256 = Str(validate=sha256, metadata={"doc": "Pin the module: refuse it unless its SHA-256 is this."})
 
 
@@ -82,7 +95,8 @@ def build_plugins(entries: list[Mapping[str, Any]], context: ConfigContext) -> t
             problems.append(f'[[plugins]] #{index + 1} (name "{name}") name: must be unique, '
                             f'[[plugins]] #{seen[name] + 1} has the same name (got "{name}")')
         seen.setdefault(name, index)
-        kw = {k: data[k] for k in ("timeout_ms", "memory_max_pages", "max_output_bytes") if k in data}
+        kw = {k: data[k] for k in ("timeout_ms", "memory_max_pages", "max_output_bytes", "max_concurrency",
+                                   "max_concurrency_per_session") if k in data}
         if "sha256" in data:
             kw["sha256"] = data["sha256"].lower()
         out.append(WasmPluginConfig(

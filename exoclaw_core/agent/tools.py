@@ -3,6 +3,11 @@
 An unknown tool, a tool that raises, or a plugin that fails all become a
 ``tool_result`` with ``is_error: true`` that the model is shown; the turn
 goes on.
+
+Every tool's result — WASM, MCP or a Python plugin's — is capped at the
+agent's ``max_tool_result_tokens`` (estimated as everywhere: ``estimate_tokens``)
+before it is streamed, stored and sent in the next LLM call: the head is
+kept and the cut is marked, so the model knows it saw only part.
 """
 
 from __future__ import annotations
@@ -12,13 +17,28 @@ import logging
 import time
 from typing import Any
 
-from exoclaw_hooks import AgentConfig, Route, ToolCall, ToolContext, ToolError, ToolResult
+from exoclaw_hooks import AgentConfig, Route, ToolCall, ToolContext, ToolError, ToolResult, estimate_tokens
 
 from .. import hookcall
 from ..logs import quote
 from .events import Sink, ToolCallEvent, ToolResultEvent
 
 log = logging.getLogger("exoclaw.tools")
+
+
+def cap_result(result: ToolResult, max_tokens: int) -> ToolResult:
+    """``result`` with its content cut to ``max_tokens`` (estimated), the cut marked; unchanged if it fits."""
+    tokens = estimate_tokens(result.content)
+    if tokens <= max_tokens:
+        return result
+    mark = (f"\n[… cut by the gateway: the tool returned about {tokens} tokens "
+            f"({len(result.content)} characters); only the first part is shown (max_tool_result_tokens = {max_tokens})]")
+    budget = max(0, max_tokens - estimate_tokens(mark))
+    # the head that fits: a character per token first (never too much), widened while it still fits
+    keep = budget
+    while keep < len(result.content) and estimate_tokens(result.content[:keep * 2]) <= budget:
+        keep *= 2
+    return ToolResult(result.tool_use_id, result.content[:keep] + mark, result.is_error)
 
 
 async def dispatch_one(rt: Any, call: ToolCall, context: ToolContext) -> ToolResult:
@@ -41,6 +61,11 @@ async def dispatch_one(rt: Any, call: ToolCall, context: ToolContext) -> ToolRes
         result = ToolResult(call.id, text, True)
     if result.is_error and outcome == "ok":
         outcome = "error"
+    limit = context.agent.max_tool_result_tokens
+    capped = cap_result(result, limit)
+    if capped is not result:
+        log.info("event=tool_result_cut tool=%s chars=%d max_tokens=%d", quote(call.name), len(result.content), limit)
+        result = capped
     duration = time.perf_counter() - t0
     rt.metrics.tool_calls.labels(call.name if outcome != "unknown" else "unknown", outcome).inc()
     rt.metrics.tool_seconds.labels(call.name if outcome != "unknown" else "unknown").observe(duration)

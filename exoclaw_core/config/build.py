@@ -40,7 +40,7 @@ def agent(
 ) -> AgentConfig:
     provider = data.get("provider") or d.default_provider(env, providers)
     key = d.api_key(provider, data.get("api_key"), env, providers)
-    kw = _pick(data, "max_tokens", "base_url", "system_prompt", "max_tool_iterations")
+    kw = _pick(data, "max_tokens", "base_url", "system_prompt", "max_tool_iterations", "max_tool_result_tokens")
     for seconds in ("timeout_s", "first_byte_timeout_s", "call_timeout_s", "turn_timeout_s"):
         if seconds in data:
             kw[seconds] = float(data[seconds])

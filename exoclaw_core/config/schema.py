@@ -117,6 +117,9 @@ class AgentSchema(Section):
     tools = StrList(metadata=_m("Tool names this agent may use; absent = every loaded tool, [] = none.",
                                 example=["echo", "remember", "recall", "fetch"]))
     max_tool_iterations = Int(minimum=1, metadata=_m("Most model ⇄ tool round trips in one turn.", example=10))
+    max_tool_result_tokens = Int(minimum=64, metadata=_m(
+        "A tool result longer than this (estimated tokens) is cut before the model sees it; the cut is marked.",
+        example=2000))
     timeout_s = Num(positive=True, metadata=_m(
         "Seconds a provider may stay silent between two chunks (and to connect).", example=120))
     first_byte_timeout_s = Num(positive=True, metadata=_m(

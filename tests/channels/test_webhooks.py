@@ -103,9 +103,9 @@ def wasm_calls(monkeypatch) -> list[str]:
     calls: list[str] = []
     real = wasm_channels.call_export
 
-    def spy(plugin, export, payload):
+    def spy(plugin, export, payload, *args):
         calls.append(export)
-        return real(plugin, export, payload)
+        return real(plugin, export, payload, *args)
 
     monkeypatch.setattr(wasm_channels, "call_export", spy)
     return calls

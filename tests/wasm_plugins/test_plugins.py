@@ -1,4 +1,4 @@
-"""The shipped Zig plugins, loaded with the real Extism runtime (no gateway)."""
+"""The shipped Zig plugins (and the test-only ``testtools`` module), loaded with the real Extism runtime (no gateway)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from typing import Any
 import extism
 import pytest
 from extism.extism import CompiledPlugin
+
+from tests.wasm_plugins.conftest import kv_stored_key
 
 BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "wasm_plugins" / "build.py"
 PLUGINS = ("echo", "kv", "fetch", "mock", "telegram")
@@ -105,8 +107,12 @@ def call_json(wasm: bytes, export: str, payload: Any, functions: list | None = N
     return json.loads(plugin(wasm, functions, **manifest).call(export, data))
 
 
-def tool(wasm: bytes, name: str, args: dict, functions: list | None = None, **manifest: Any) -> dict:
-    return call_json(wasm, "handle_tool_call", {"name": name, "input": args}, functions, **manifest)
+def tool(wasm: bytes, name: str, args: dict, functions: list | None = None, caller: dict | None = None,
+         **manifest: Any) -> dict:
+    request: dict[str, Any] = {"name": name, "input": args}
+    if caller is not None:
+        request["caller"] = caller
+    return call_json(wasm, "handle_tool_call", request, functions, **manifest)
 
 
 def kv_functions(store: dict[str, str], log: list | None = None) -> list:
@@ -202,8 +208,7 @@ def test_describe(wasm_bytes, name):
 
 def test_describe_details(wasm_bytes):
     d = {n: describe(wasm_bytes, n) for n in PLUGINS}
-    assert [t["name"] for t in d["echo"]["tools"]][0] == "echo"
-    assert {t["name"] for t in d["echo"]["tools"]} >= {"echo", "counter", "trap", "fail", "spin", "big", "bomb"}
+    assert [t["name"] for t in d["echo"]["tools"]] == ["echo"]  # an everyday tool: no test-only tools
     assert d["echo"]["capabilities"] == []
     assert {t["name"] for t in d["kv"]["tools"]} == {"remember", "recall", "forget"}
     assert d["kv"]["capabilities"] == ["store:kv"]
@@ -233,8 +238,16 @@ def test_kv_without_host_functions_fails_to_load(wasm_bytes):
         plugin(wasm_bytes["kv"], functions=[])
 
 
+def test_test_only_tools_live_in_the_test_module(wasm_bytes):
+    d = call_json(wasm_bytes["testtools"], "describe", b"")
+    assert {t["name"] for t in d["tools"]} == {
+        "counter", "trap", "fail", "spin", "big", "bomb", "recurse", "whoami", "http"}
+    shipped = {t["name"] for n in PLUGINS for t in describe(wasm_bytes, n)["tools"]}
+    assert shipped.isdisjoint({t["name"] for t in d["tools"]})
+
+
 # --------------------------------------------------------------------------
-# echo and the misbehaving tools
+# echo, and the misbehaving tools of testtools
 # --------------------------------------------------------------------------
 
 
@@ -261,8 +274,8 @@ def test_echo_bad_input(wasm_bytes):
 
 def test_counter_is_fresh_per_instance(wasm_bytes):
     for _ in range(3):
-        assert tool(wasm_bytes["echo"], "counter", {}) == {"content": "1", "is_error": False}
-    compiled = CompiledPlugin(wasm_bytes["echo"], functions=[])
+        assert tool(wasm_bytes["testtools"], "counter", {}) == {"content": "1", "is_error": False}
+    compiled = CompiledPlugin(wasm_bytes["testtools"], functions=[])
     for _ in range(2):
         p = extism.Plugin(compiled)
         assert json.loads(p.call("handle_tool_call", '{"name":"counter","input":{}}'))["content"] == "1"
@@ -272,36 +285,48 @@ def test_counter_is_fresh_per_instance(wasm_bytes):
 
 def test_trap(wasm_bytes):
     with pytest.raises(extism.Error):
-        tool(wasm_bytes["echo"], "trap", {})
+        tool(wasm_bytes["testtools"], "trap", {})
 
 
 def test_fail_sets_error_message(wasm_bytes):
     with pytest.raises(extism.Error, match="deliberate failure"):
-        tool(wasm_bytes["echo"], "fail", {})
+        tool(wasm_bytes["testtools"], "fail", {})
 
 
 def test_spin_is_stopped_by_timeout(wasm_bytes):
     started = time.monotonic()
     with pytest.raises(extism.Error, match="timeout"):
-        tool(wasm_bytes["echo"], "spin", {}, timeout_ms=300)
+        tool(wasm_bytes["testtools"], "spin", {}, timeout_ms=300)
     assert time.monotonic() - started < 5
 
 
 def test_big_output(wasm_bytes):
-    out = tool(wasm_bytes["echo"], "big", {"n": 100_000})
+    out = tool(wasm_bytes["testtools"], "big", {"n": 100_000})
     assert out == {"content": "x" * 100_000, "is_error": False}
-    assert tool(wasm_bytes["echo"], "big", {"n": 0})["content"] == ""
+    assert tool(wasm_bytes["testtools"], "big", {"n": 0})["content"] == ""
 
 
 def test_big_beyond_memory_limit_fails(wasm_bytes):
     with pytest.raises(extism.Error):
-        tool(wasm_bytes["echo"], "big", {"n": 8 * 1024 * 1024}, memory={"max_pages": 32})
+        tool(wasm_bytes["testtools"], "big", {"n": 8 * 1024 * 1024}, memory={"max_pages": 32})
+
+
+def test_recurse_overflows_the_stack_and_is_stopped(wasm_bytes):
+    with pytest.raises(extism.Error, match="backtrace"):
+        tool(wasm_bytes["testtools"], "recurse", {})
+
+
+def test_whoami_returns_the_caller_verbatim(wasm_bytes):
+    caller = {"agent": "a", "channel": "c", "account": TRICKY, "peer": "p", "person": "a:c:x"}
+    out = tool(wasm_bytes["testtools"], "whoami", {}, caller=caller)
+    assert json.loads(out["content"]) == caller
+    assert tool(wasm_bytes["testtools"], "whoami", {})["content"] == "null"
 
 
 def test_bomb_is_stopped_by_memory_limit(wasm_bytes):
     started = time.monotonic()
     with pytest.raises(extism.Error):
-        tool(wasm_bytes["echo"], "bomb", {}, memory={"max_pages": 64}, timeout_ms=5000)
+        tool(wasm_bytes["testtools"], "bomb", {}, memory={"max_pages": 64}, timeout_ms=5000)
     assert time.monotonic() - started < 5
 
 
@@ -310,22 +335,49 @@ def test_bomb_is_stopped_by_memory_limit(wasm_bytes):
 # --------------------------------------------------------------------------
 
 
+ANN = {"agent": "a", "channel": "web", "account": "ann", "peer": "main", "person": "a:web:ann"}
+BOB = {"agent": "a", "channel": "web", "account": "bob", "peer": "main", "person": "a:web:bob"}
+
+
+def stored_key(caller: dict, key: str) -> str:
+    return kv_stored_key(caller["person"], key)
+
+
 def test_kv_persists_across_instances(wasm_bytes):
     store: dict[str, str] = {}
     errors: list = []
     fns = kv_functions(store, errors)
     wasm = wasm_bytes["kv"]
-    assert tool(wasm, "remember", {"key": "colour", "value": TRICKY}, fns) == {"content": "ok", "is_error": False}
-    assert store == {"colour": TRICKY}
-    assert tool(wasm, "recall", {"key": "colour"}, fns) == {"content": TRICKY, "is_error": False}
+    assert tool(wasm, "remember", {"key": "colour", "value": TRICKY}, fns, ANN) == {"content": "ok", "is_error": False}
+    assert store == {stored_key(ANN, "colour"): TRICKY}
+    assert tool(wasm, "recall", {"key": "colour"}, fns, ANN) == {"content": TRICKY, "is_error": False}
     # a second, independent instance sharing the same store
-    assert tool(wasm, "recall", {"key": "colour"}, kv_functions(store, errors)) == {"content": TRICKY, "is_error": False}
-    missing = tool(wasm, "recall", {"key": "shape"}, fns)
+    assert tool(wasm, "recall", {"key": "colour"}, kv_functions(store, errors), ANN) == {
+        "content": TRICKY, "is_error": False}
+    missing = tool(wasm, "recall", {"key": "shape"}, fns, ANN)
     assert missing["is_error"] is True and "shape" in missing["content"]
-    assert tool(wasm, "forget", {"key": "colour"}, fns)["is_error"] is False
+    assert tool(wasm, "forget", {"key": "colour"}, fns, ANN)["is_error"] is False
     assert store == {}
-    assert tool(wasm, "recall", {"key": "colour"}, fns)["is_error"] is True
+    assert tool(wasm, "recall", {"key": "colour"}, fns, ANN)["is_error"] is True
     assert errors == []
+
+
+def test_kv_keeps_each_persons_memory_apart(wasm_bytes):
+    store: dict[str, str] = {}
+    fns = kv_functions(store)
+    wasm = wasm_bytes["kv"]
+    assert tool(wasm, "remember", {"key": "pin", "value": "1234"}, fns, ANN)["is_error"] is False
+    assert tool(wasm, "remember", {"key": "pin", "value": "9999"}, fns, BOB)["is_error"] is False
+    assert tool(wasm, "recall", {"key": "pin"}, fns, ANN)["content"] == "1234"
+    assert tool(wasm, "recall", {"key": "pin"}, fns, BOB)["content"] == "9999"
+    assert tool(wasm, "forget", {"key": "pin"}, fns, BOB)["is_error"] is False
+    assert tool(wasm, "recall", {"key": "pin"}, fns, BOB)["is_error"] is True
+    assert tool(wasm, "recall", {"key": "pin"}, fns, ANN)["content"] == "1234"
+    # the same account through another agent is another person
+    assert tool(wasm, "recall", {"key": "pin"}, fns, dict(ANN, agent="b", person="b:web:ann"))["is_error"] is True
+    # without the caller the plugin refuses rather than share one memory
+    with pytest.raises(extism.Error, match="who is calling"):
+        tool(wasm, "recall", {"key": "pin"}, fns)
 
 
 def test_kv_empty_value_and_limits(wasm_bytes):
@@ -333,16 +385,18 @@ def test_kv_empty_value_and_limits(wasm_bytes):
     fns = kv_functions(store)
     wasm = wasm_bytes["kv"]
     # offset 0 means "absent" in the kv ABI, so empty values are refused
-    assert tool(wasm, "remember", {"key": "e", "value": ""}, fns)["is_error"] is True
+    assert tool(wasm, "remember", {"key": "e", "value": ""}, fns, ANN)["is_error"] is True
     assert store == {}
-    store["e"] = ""  # a host returning "" as offset 0 reads as absent
-    assert tool(wasm, "recall", {"key": "e"}, fns)["is_error"] is True
-    assert tool(wasm, "remember", {"key": "k" * 257, "value": "v"}, fns)["is_error"] is True
-    assert tool(wasm, "remember", {"key": "big", "value": "v" * (64 * 1024 + 1)}, fns)["is_error"] is True
-    assert tool(wasm, "remember", {"key": "big", "value": "v" * (64 * 1024)}, fns)["is_error"] is False
-    assert tool(wasm, "remember", {"value": "v"}, fns)["is_error"] is True
-    assert set(store) == {"e", "big"}
-    assert len(store["big"]) == 64 * 1024
+    store[stored_key(ANN, "e")] = ""  # a host returning "" as offset 0 reads as absent
+    assert tool(wasm, "recall", {"key": "e"}, fns, ANN)["is_error"] is True
+    assert tool(wasm, "remember", {"key": "k" * 221, "value": "v"}, fns, ANN)["is_error"] is True
+    assert tool(wasm, "remember", {"key": "k" * 220, "value": "v"}, fns, ANN)["is_error"] is False
+    assert len(stored_key(ANN, "k" * 220)) <= 256  # within the host's key limit
+    assert tool(wasm, "remember", {"key": "big", "value": "v" * (64 * 1024 + 1)}, fns, ANN)["is_error"] is True
+    assert tool(wasm, "remember", {"key": "big", "value": "v" * (64 * 1024)}, fns, ANN)["is_error"] is False
+    assert tool(wasm, "remember", {"value": "v"}, fns, ANN)["is_error"] is True
+    assert set(store) == {stored_key(ANN, k) for k in ("e", "k" * 220, "big")}
+    assert len(store[stored_key(ANN, "big")]) == 64 * 1024
 
 
 # --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-//! fetch: HTTP GET through Extism's HTTP (only hosts granted by `http:HOST`
-//! are reachable; any other host makes the call fail).
+//! fetch: HTTP GET through the host's HTTP (Extism's `http_request` ABI).
+//! Only hosts granted by `http:HOST` are reachable, and a redirect is
+//! followed only to a granted host: any other host makes the call fail.
 const ex = @import("exoclaw");
 
 const description =
@@ -35,7 +36,7 @@ fn handle() !void {
     if (!startsWith(url, "http://") and !startsWith(url, "https://"))
         return ex.toolResult("url must start with http:// or https://", true);
 
-    // A host that is not allowed makes the kernel fail the whole call.
+    // A host that is not granted (or a redirect to one) makes the host fail the whole call.
     const resp = try ex.http("GET", url, null, null);
     const body = ex.utf8Prefix(resp.body, max_body);
     if (resp.status >= 200 and resp.status < 400) return ex.toolResult(body, false);

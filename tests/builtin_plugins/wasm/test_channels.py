@@ -59,9 +59,9 @@ def wasm_calls(monkeypatch) -> list[tuple[str, Any]]:
     calls: list[tuple[str, Any]] = []
     real = channels.call_export
 
-    def spy(plugin, export, payload):
+    def spy(plugin, export, payload, *args):
         calls.append((export, json.loads(payload)))
-        return real(plugin, export, payload)
+        return real(plugin, export, payload, *args)
 
     monkeypatch.setattr(channels, "call_export", spy)
     return calls

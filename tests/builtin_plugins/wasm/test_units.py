@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 
 import extism
 import pytest
 from extism.extism import CompiledPlugin
 
-from builtin_plugins.wasm import bridge
-from builtin_plugins.wasm.capabilities import not_granted, parse_grants
+from builtin_plugins.wasm import bridge, calls
+from builtin_plugins.wasm.callctx import CallContext, CallFailure
+from builtin_plugins.wasm.capabilities import GrantError, host_granted, not_granted, parse_grants
 from builtin_plugins.wasm.extlog import ExtismLog, _cause
-from builtin_plugins.wasm.hostfns import MAX_KEY_BYTES, MAX_VALUE_BYTES, KvContext, kv_functions
+from builtin_plugins.wasm.hostfns import MAX_KEY_BYTES, MAX_VALUE_BYTES, kv_functions
 from builtin_plugins.wasm.plugin import WasmPlugin
-from exoclaw_hooks import AgentConfig, Route, ToolCall, ToolContext, ToolResult
+from exoclaw_hooks import AgentConfig, Route, ToolCall, ToolContext, ToolResult, make_session_key, split_session_key
+from builtin_plugins.wasm.capabilities import RESERVED_NAMESPACES
 from builtin_plugins.wasm.settings import WasmPluginConfig
 from exoclaw_hooks.testing import FakeHost, tables_of
+
+HTTP_IMPORT = ("extism:host/env", "http_request")
+
+
+def KvContext(store, namespace, plugin):  # noqa: N802 - one call's context with a kv namespace
+    return CallContext(plugin, store=store, namespace=namespace)
 
 # ---------------------------------------------------------------- capabilities
 
@@ -32,6 +41,24 @@ def test_grants():
     assert several.store_namespace == "a" and "using a" in several.warnings[0]
     odd = parse_grants(["net:x", "http:", "store:"])
     assert odd.granted == () and len(odd.warnings) == 3
+
+
+def test_reserved_namespaces_are_never_granted():
+    assert "metering" in RESERVED_NAMESPACES
+    for name in sorted(RESERVED_NAMESPACES):
+        with pytest.raises(GrantError, match=f"store:{name} is the gateway's own data"):
+            parse_grants([f"store:{name}"])
+    assert parse_grants(["store:metering-notes"]).store_namespace == "metering-notes"
+
+
+def test_host_granted():
+    assert host_granted("127.0.0.1", ["127.0.0.1"])
+    assert host_granted("API.Example.com.", ["api.example.com"])
+    assert host_granted("[::1]", ["::1"]) and host_granted("::1", ["[::1]"])
+    assert host_granted("anything.org", ["*"]) and host_granted("a.example.com", ["*.example.com"])
+    assert not host_granted("localhost", ["127.0.0.1"])
+    assert not host_granted("example.com.evil.org", ["example.com"])
+    assert not host_granted("", ["*"]) and not host_granted("x.org", [])
 
 
 def test_not_granted():
@@ -157,8 +184,8 @@ def test_kv_host_functions_never_raise_into_the_guest(kv_module, caplog):
 def test_module_info(wasm_build):
     echo = bridge.module_info(wasm_build["echo"].read_bytes())
     assert echo.initial_pages == 17
-    assert bridge.HTTP_IMPORT not in echo.imports
-    assert bridge.HTTP_IMPORT in bridge.module_info(wasm_build["fetch"].read_bytes()).imports
+    assert HTTP_IMPORT not in echo.imports
+    assert HTTP_IMPORT in bridge.module_info(wasm_build["fetch"].read_bytes()).imports
     kv = bridge.module_info(wasm_build["kv"].read_bytes())
     assert {n for m, n in kv.imports if m == "extism:host/user"} == {"kv_get", "kv_set", "kv_delete"}
     assert bridge.module_info(b"junk") == bridge.ModuleInfo()
@@ -170,28 +197,62 @@ def test_module_info(wasm_build):
     (b'{"content": "x"}', ("x", False)),
 ])
 def test_tool_output(out, expected):
-    assert bridge.parse_tool_output(out) == expected
+    assert calls.parse_tool_output(out) == expected
 
 
 @pytest.mark.parametrize("out", [b"not json", b"[]", b'{"content": 1}', b'{"content": "x", "is_error": "no"}', b"\xff"])
 def test_bad_tool_output(out):
-    with pytest.raises(bridge.CallFailure) as err:
-        bridge.parse_tool_output(out)
+    with pytest.raises(CallFailure) as err:
+        calls.parse_tool_output(out)
     assert err.value.kind == "bad_output"
-    text = bridge.failure_text("t", err.value, WasmPluginConfig(name="p", path="x"))
+    text = calls.failure_text("t", err.value, WasmPluginConfig(name="p", path="x"))
     assert text.startswith("tool t returned invalid JSON")
 
 
 def test_failure_texts():
-    cfg = WasmPluginConfig(name="p", path="x", timeout_ms=250, max_output_bytes=10)
-    f = bridge.failure_text
-    assert f("t", bridge.CallFailure("timeout"), cfg) == "tool t timed out after 250ms"
-    assert f("t", bridge.CallFailure("oom"), cfg) == "tool t ran out of memory"
-    assert f("t", bridge.CallFailure("trap"), cfg) == "tool t crashed (trap)"
-    assert f("t", bridge.CallFailure("http", "HTTP request to x is not allowed"), cfg) == \
-        "tool t: HTTP request denied or failed (HTTP request to x is not allowed)"
-    assert f("t", bridge.CallFailure("too_large", size=11), cfg) == "tool t output too large (11 bytes > max_output_bytes 10)"
-    assert f("t", bridge.CallFailure("error", "nope"), cfg) == "tool t failed: nope"
+    cfg = WasmPluginConfig(name="p", path="x", timeout_ms=250, max_output_bytes=10, memory_max_pages=32)
+    f = calls.failure_text
+    assert f("t", CallFailure("timeout"), cfg) == "tool t timed out after 250ms"
+    assert f("t", CallFailure("oom"), cfg) == "tool t ran out of memory (memory_max_pages 32)"
+    assert f("t", CallFailure("stack_overflow", "call stack exhausted"), cfg) == "tool t crashed: stack overflow"
+    assert f("t", CallFailure("unreachable"), cfg).startswith("tool t crashed: unreachable instruction")
+    assert f("t", CallFailure("trap"), cfg) == "tool t crashed (trap)"
+    assert f("t", CallFailure("trap", "integer divide by zero"), cfg) == "tool t crashed (trap: integer divide by zero)"
+    assert f("t", CallFailure("host_denied", "http://x/ is not granted"), cfg) == \
+        "tool t: HTTP request denied: http://x/ is not granted"
+    assert f("t", CallFailure("http", "connection refused"), cfg) == "tool t: HTTP request failed: connection refused"
+    assert f("t", CallFailure("cancelled", "the gateway is stopping"), cfg) == \
+        "tool t was stopped: the gateway is stopping"
+    assert f("t", CallFailure("too_large", size=11), cfg) == "tool t output too large (11 bytes > max_output_bytes 10)"
+    assert f("t", CallFailure("error", "nope"), cfg) == "tool t failed: nope"
+
+
+@pytest.mark.parametrize("cause, kind", [
+    ("wasm trap: call stack exhausted", "stack_overflow"),
+    ("wasm trap: wasm `unreachable` instruction executed", "unreachable"),
+    ("wasm trap: out of bounds memory access", "trap"),
+    ("invalid handle offset for log message: 12", "trap"),
+    (None, "trap"),
+])
+def test_trap_kinds(cause, kind):
+    assert calls.trap_failure(cause).kind == kind
+
+
+def test_caller_of():
+    route = Route("a", make_session_key("a", "tele:gram", "100%", "chat"))
+    assert calls.caller_of(route) == {
+        "agent": "a", "channel": "tele:gram", "account": "100%", "peer": "chat", "person": "a:tele%3Agram:100%25"}
+    odd = calls.caller_of(Route("a", "custom-session"))
+    assert odd == {"agent": "a", "channel": "", "account": "", "peer": "", "person": "custom-session"}
+    assert calls.caller_of(None) is None
+
+
+def test_session_keys_split_back_into_their_parts():
+    rng = random.Random(5)
+    for _ in range(2000):
+        parts = tuple("".join(rng.choice("%:3A25a") for _ in range(rng.randint(0, 6))) for _ in range(4))
+        assert split_session_key(make_session_key(*parts)) == parts
+    assert split_session_key("a:b:c") is None and split_session_key("a:b:c:d:e") is None
 
 
 def test_log_cause_extraction():
@@ -214,7 +275,7 @@ def test_log_cause_extraction():
 
 def test_unserialisable_input_is_an_error_result(wasm_build):
     lp = bridge.load_plugin(WasmPluginConfig(name="echo", path=str(wasm_build["echo"])))
-    res = bridge.run_tool(lp, ToolCall("id1", "echo", {"text": object()}))
+    res = calls.run_tool(lp, ToolCall("id1", "echo", {"text": object()}))
     assert res.is_error and "JSON" in res.content and res.tool_use_id == "id1"
 
 
@@ -223,7 +284,10 @@ def test_unserialisable_input_is_an_error_result(wasm_build):
 
 async def test_dispatch_hook_contract(wasm_build):
     plugin = WasmPlugin()
-    tables_of(plugin)["plugins"].apply((WasmPluginConfig(name="echo", path=str(wasm_build["echo"])),))
+    tables_of(plugin)["plugins"].apply((
+        WasmPluginConfig(name="echo", path=str(wasm_build["echo"])),
+        WasmPluginConfig(name="testtools", path=str(wasm_build["testtools"])),
+    ))
     host = FakeHost()
     await plugin.gateway_startup(host)
     agent = AgentConfig(id="a", provider="echo", model="echo", tools=("echo",))
@@ -239,7 +303,7 @@ async def test_dispatch_hook_contract(wasm_build):
     assert plugin.dispatch_tool(ToolCall("1", "echo", {"text": "x"}), ctx) is None
     assert plugin.list_tools(agent) == []
     # the report survives shutdown (``exoclaw plugins`` reads it) and has the keys the core reads
-    (entry,) = plugin.plugin_report(host)
+    entry = plugin.plugin_report(host)[0]
     assert {"name", "kind", "tools", "capabilities", "loaded", "reason", "path", "not_granted"} <= set(entry)
     assert entry["loaded"] is True and json.dumps(entry)
 
