@@ -31,6 +31,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from exoclaw_hooks import log_value
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("exoclaw_request_id", default="-")
 
 _secrets: set[str] = set()
@@ -157,12 +159,7 @@ def setup_logging(level: str | None = None, fmt: str | None = None, stream=None)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def quote(value: object) -> str:
-    """A value for a ``key=value`` pair: quoted when it has spaces, quotes or anything the formatter escapes."""
-    text = str(value)
-    if not text or any(c in text for c in ' "=\\') or _UNSAFE.search(text):
-        return json.dumps(text, ensure_ascii=False)
-    return text
+quote = log_value  # a value for a ``key=value`` pair (the plugins' helper, one rule for all)
 
 
 class Every:

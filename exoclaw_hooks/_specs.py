@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 import pluggy
 
 if TYPE_CHECKING:
-    from ._config import AgentConfig, ProviderSettings
+    from ._config import AgentConfig
     from ._host import Host
     from ._settings import SettingsTable
     from ._types import (
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
         LLMRequest,
         OutgoingReply,
         OutgoingRequest,
-        Provider,
         Route,
         ToolCall,
         ToolContext,

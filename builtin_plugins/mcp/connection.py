@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any, Callable
@@ -26,6 +25,8 @@ from typing import Any, Callable
 import mcp_types as types
 from mcp import Client, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from exoclaw_hooks import log_value
 
 from .settings import ServerConfig
 from .transport import open_transport
@@ -122,7 +123,7 @@ class ServerConnection:
 
     def refuse(self, reason: str) -> None:
         self.state, self.reason = "refused", reason
-        log.error("event=mcp_server_refused server=%s reason=%s", self.cfg.name, quote(reason))
+        log.error("event=mcp_server_refused server=%s reason=%s", self.cfg.name, log_value(reason))
         self._settled.set()
         self.on_change(self)
 
@@ -144,7 +145,7 @@ class ServerConnection:
                 if was_up:
                     delay = RETRY_FIRST_S
                 log.warning("event=mcp_server_down server=%s reason=%s retry_s=%.0f",
-                            self.cfg.name, quote(self.reason), delay)
+                            self.cfg.name, log_value(self.reason), delay)
             finally:
                 self._client = None
                 self._settled.set()
@@ -210,7 +211,7 @@ class ServerConnection:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a lost stream may be a lost server: check now
-            log.debug("event=mcp_listen_ended server=%s reason=%s", self.cfg.name, quote(one_line(exc)))
+            log.debug("event=mcp_listen_ended server=%s reason=%s", self.cfg.name, log_value(one_line(exc)))
             self._wake.set()
 
     async def _message(self, message: Any) -> None:
@@ -231,7 +232,7 @@ class ServerConnection:
         if self._bad != self.skipped:
             for name, why in self._bad.items():
                 if self.skipped.get(name) != why:
-                    log.warning("event=mcp_tool_skipped server=%s tool=%s reason=%s", self.cfg.name, quote(name), quote(why))
+                    log.warning("event=mcp_tool_skipped server=%s tool=%s reason=%s", self.cfg.name, log_value(name), log_value(why))
         self.skipped = dict(self._bad)
         self.listed = {t.name: t for t in tools}
 
@@ -287,7 +288,3 @@ def _consume(future: asyncio.Future[Any]) -> None:
         future.exception()  # retrieved: no "exception was never retrieved" noise
 
 
-def quote(value: str) -> str:
-    """A log value: bare when it is one plain word, else JSON-quoted."""
-    text = str(value)
-    return json.dumps(text, ensure_ascii=False) if not text or any(c in text for c in ' "=\n\t') else text

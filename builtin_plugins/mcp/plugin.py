@@ -32,9 +32,9 @@ from typing import Any, Callable
 
 import mcp_types as types
 
-from exoclaw_hooks import AgentConfig, SettingsTable, ToolCall, ToolResult, ToolSpec, hookimpl
+from exoclaw_hooks import AgentConfig, SettingsTable, ToolCall, ToolResult, ToolSpec, hookimpl, log_value
 
-from .connection import CallFailed, ServerConnection, quote
+from .connection import CallFailed, ServerConnection
 from .settings import SERVERS, Builder, ServerConfig, StdioPolicy, StdioSchema
 from .tools import envelope, render_result, scrub, tool_spec
 
@@ -142,7 +142,7 @@ class McpPlugin:
                 if why:
                     clashes[offer.qualified] = why
                     if self._clashes.get(name, {}).get(offer.qualified) != why:
-                        log.error("event=mcp_tool_refused server=%s tool=%s reason=%s", name, quote(tool_name), quote(why))
+                        log.error("event=mcp_tool_refused server=%s tool=%s reason=%s", name, log_value(tool_name), log_value(why))
                     continue
                 offers.append(offer)
                 self._offers[offer.spec.name] = self._offers[offer.qualified] = offer

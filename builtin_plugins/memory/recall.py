@@ -19,7 +19,6 @@ quoted past conversation — data, never instructions to follow.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from exoclaw_hooks import ContextPart, ContextRequest, StoredMessage, hookimpl
 

@@ -33,14 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import json
 import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from exoclaw_hooks import SettingsTable, ToolCall, ToolResult, ToolSpec, hookimpl
+from exoclaw_hooks import SettingsTable, ToolCall, ToolResult, ToolSpec, hookimpl, log_value
 
 from . import bridge, calls, channels
 from .callctx import CallContext, CallFailure
@@ -50,13 +49,6 @@ from .settings import PLUGINS, WasmPluginConfig, build_plugins
 from .limits import PluginSlots
 
 log = logging.getLogger("exoclaw.wasm")
-
-
-def _quote(value: object) -> str:
-    text = str(value)
-    if not text or any(c in text for c in ' "=\n\t'):
-        return json.dumps(text, ensure_ascii=False)
-    return text
 
 
 #: how much lower the WASM workers' CPU priority is than the gateway's (Linux ``nice``)
@@ -151,16 +143,16 @@ class WasmPlugin:
         if isinstance(outcome, bridge.PluginMissing):
             entry["reason"] = str(outcome)
             log.warning("event=wasm_plugin_missing plugin=%s path=%s reason=%s",
-                        _quote(cfg.name), _quote(cfg.path), _quote(outcome))
+                        log_value(cfg.name), log_value(cfg.path), log_value(outcome))
             return
         if isinstance(outcome, BaseException):
             entry["reason"] = str(outcome)
             log.error("event=wasm_plugin_rejected plugin=%s reason=%s path=%s",
-                      _quote(cfg.name), _quote(outcome), _quote(cfg.path))
+                      log_value(cfg.name), log_value(outcome), log_value(cfg.path))
             return
         if cfg.name in self._loaded:
             entry["reason"] = "another [[plugins]] entry has the same name"
-            log.error("event=wasm_plugin_rejected plugin=%s reason=%s", _quote(cfg.name), _quote(entry["reason"]))
+            log.error("event=wasm_plugin_rejected plugin=%s reason=%s", log_value(cfg.name), log_value(entry["reason"]))
             return
         lp = outcome
         accepted: list[str] = []
@@ -168,8 +160,8 @@ class WasmPlugin:
             for spec in lp.tools:
                 owner = self._tools.get(spec.name)
                 if owner is not None:
-                    log.error("event=wasm_tool_refused plugin=%s tool=%s reason=%s", _quote(cfg.name),
-                              _quote(spec.name), _quote(f"plugin {owner[0].name} already provides tool {spec.name}"))
+                    log.error("event=wasm_tool_refused plugin=%s tool=%s reason=%s", log_value(cfg.name),
+                              log_value(spec.name), log_value(f"plugin {owner[0].name} already provides tool {spec.name}"))
                     continue
                 self._tools[spec.name] = (lp, spec)
                 accepted.append(spec.name)
@@ -177,17 +169,17 @@ class WasmPlugin:
             self._channels[cfg.name] = lp
         self._loaded[cfg.name] = lp
         for warning in lp.warnings:
-            log.warning("event=wasm_plugin_warning plugin=%s warning=%s", _quote(cfg.name), _quote(warning))
+            log.warning("event=wasm_plugin_warning plugin=%s warning=%s", log_value(cfg.name), log_value(warning))
         entry.update(
             kind=lp.kind, tools=accepted, capabilities=list(lp.grants.granted), loaded=True,
             not_granted=not_granted(lp.asked, lp.grants.granted), compile_ms=round(lp.compile_ms, 2),
         )
         if entry["not_granted"]:
-            log.info("event=wasm_plugin_not_granted plugin=%s asked=%s", _quote(cfg.name),
-                     _quote(",".join(entry["not_granted"])))
+            log.info("event=wasm_plugin_not_granted plugin=%s asked=%s", log_value(cfg.name),
+                     log_value(",".join(entry["not_granted"])))
         log.info("event=wasm_plugin_loaded plugin=%s kind=%s tools=%s capabilities=%s compile_ms=%.1f",
-                 _quote(cfg.name), lp.kind, _quote(",".join(accepted)),
-                 _quote(",".join(lp.grants.granted)), lp.compile_ms)
+                 log_value(cfg.name), lp.kind, log_value(",".join(accepted)),
+                 log_value(",".join(lp.grants.granted)), lp.compile_ms)
 
     # ------------------------------------------------------------ reports
 

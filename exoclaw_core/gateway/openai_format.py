@@ -21,6 +21,7 @@ from typing import Any
 
 from ..agent.events import ErrorEvent, ErrorKind
 from . import text
+from .protocol import json_type
 
 #: OpenAI's roles; any other is a 400
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -54,16 +55,9 @@ def turn_error(event: ErrorEvent | None) -> ApiError:
     return ApiError(500, event.message, "server_error", "turn_failed")
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return {dict: "object", list: "array", str: "string", int: "integer", float: "number"}.get(type(value), "value")
-
-
 def _bad_type(param: str, expected: str, value: Any) -> ApiError:
-    return ApiError(400, f"Invalid type for '{param}': expected {expected}, but got {_json_type(value)} instead.",
+    got = json_type(value, integer="integer")
+    return ApiError(400, f"Invalid type for '{param}': expected {expected}, but got {got} instead.",
                     code="invalid_type", param=param)
 
 

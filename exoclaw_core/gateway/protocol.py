@@ -46,7 +46,7 @@ def parse_request(raw: str) -> Request:
         detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
         raise FrameError(f"parse error: {detail}") from None
     if not isinstance(obj, dict):
-        raise FrameError(f"parse error: expected a JSON object, got {_json_type(obj)}")
+        raise FrameError(f"parse error: expected a JSON object, got {json_type(obj)}")
     rid = obj.get("id")
     if not isinstance(rid, str):
         raise FrameError("id must be a string")
@@ -57,7 +57,7 @@ def parse_request(raw: str) -> Request:
     if params is None:
         params = {}
     elif not isinstance(params, dict):
-        raise FrameError(str(InvalidParams("params", f"must be an object, got {_json_type(params)}")), rid)
+        raise FrameError(str(InvalidParams("params", f"must be an object, got {json_type(params)}")), rid)
     if text.may_hold_escapes(raw):
         _check_text(rid, method, params)
     return Request(rid, method, params)
@@ -83,12 +83,13 @@ def unknown_method(name: str) -> str:
     return f"unknown method: {name}"
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any, integer: str = "number") -> str:
+    """A JSON value's type in words, for an error that says what came instead."""
     if isinstance(value, bool):
         return "boolean"
     if value is None:
         return "null"
-    return {dict: "object", list: "array", str: "string", int: "number", float: "number"}.get(type(value), "value")
+    return {dict: "object", list: "array", str: "string", int: integer, float: "number"}.get(type(value), "value")
 
 
 def result_frame(rid: str, result: Any) -> str:
@@ -132,7 +133,7 @@ def _opt_str(params: dict[str, Any], name: str, default: str | None) -> str | No
     if value is None:
         return default
     if not isinstance(value, str):
-        raise InvalidParams(name, f"must be a string (got {_json_type(value)})")
+        raise InvalidParams(name, f"must be a string (got {json_type(value)})")
     return value
 
 
@@ -144,7 +145,7 @@ def parse_chat_send(params: dict[str, Any]) -> IncomingMessage:
             raise InvalidParams(name, "required")
         value = params[name]
         if not isinstance(value, str):
-            raise InvalidParams(name, f"must be a string (got {_json_type(value)})")
+            raise InvalidParams(name, f"must be a string (got {json_type(value)})")
         if not value.strip():
             raise InvalidParams(name, "must not be empty")
         fields[name] = value
@@ -169,7 +170,7 @@ def opt_int(params: dict[str, Any], name: str, *, minimum: int = 1, maximum: int
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidParams(name, f"must be an integer (got {_json_type(value)})")
+        raise InvalidParams(name, f"must be an integer (got {json_type(value)})")
     if not minimum <= value <= maximum:
         raise InvalidParams(name, f"must be between {minimum} and {maximum} (got {value})")
     return value

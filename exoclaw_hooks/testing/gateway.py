@@ -18,7 +18,6 @@ store is in memory unless you give ``data_dir``.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 import json

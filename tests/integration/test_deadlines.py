@@ -7,7 +7,6 @@ upstream request is closed, the session's next turn runs.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
-import os
-import sys
 
 import pytest
 

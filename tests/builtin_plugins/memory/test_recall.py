@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exoclaw_hooks import IncomingMessage, Route
-from builtin_plugins.memory.recall import RecallPlugin, label, meaningful
+from builtin_plugins.memory.recall import RecallPlugin, meaningful
 from tests.builtin_plugins.memory.memory_helpers import SESSION, Recorder, chat, memory_settings
 from tests.harness import running_gateway
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.serving import EXE, Served, clean_env, run_cli, start_serve, stop  # noqa: F401 (shared helpers)
+from tests.serving import EXE, clean_env, run_cli, start_serve, stop
 
 
 def test_serve_zero_config_answers_health_and_stops_on_sigterm(tmp_path):

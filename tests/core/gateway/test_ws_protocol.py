@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-import aiohttp
 import pytest
 
 from builtin_plugins.router import Binding

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from exoclaw_core.store import SQLiteStore, migrations
-from exoclaw_hooks import Fact, Message, ToolCall, ToolResult
+from exoclaw_hooks import Message, ToolCall, ToolResult
 
 ALICE, BOB = "default:test:alice", "default:test:bob"
 
