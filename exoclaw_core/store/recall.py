@@ -2,9 +2,9 @@
 
 User and assistant messages are indexed by FTS5 (``messages_fts``, Porter
 stemming over unicode61, kept in sync by triggers; see migration m005). A
-search is ONE query: the words ORed, the person's messages only, ranked by
-bm25; the neighbours of the hits are a second, batched query on the
-``(session_key, id)`` index.
+search ranks the matches (the words ORed, the person's messages only) by
+bm25 on their ids alone, then reads the kept ones in full; the neighbours of
+the hits are one batched query on the ``(session_key, id)`` index.
 """
 
 from __future__ import annotations
@@ -79,17 +79,17 @@ def _rarest(conn: sqlite3.Connection, words: list[str]) -> str:
 def _search(
     conn: sqlite3.Connection, person_key: str, words: list[str], limit: int, skip_session: str | None, skip: int
 ) -> list[tuple[StoredMessage, float]]:
+    """Two steps: rank the matches by id only (a narrow sort), then read the few kept in full."""
     expression = _rarest(conn, words)
     recent = ""
     params: list[Any] = [expression, person_key]
     if skip_session and skip > 0:
-        recent = "AND NOT (m.session_key = ? AND t.seq > (SELECT COALESCE(MAX(seq), 0) FROM turns WHERE session_key = ?) - ?)"
-        params += [skip_session, skip_session, skip]
+        recent = "AND m.turn_id NOT IN (SELECT id FROM turns WHERE session_key = ? ORDER BY seq DESC LIMIT ?)"
+        params += [skip_session, skip]
     try:
-        rows = conn.execute(
-            f"""SELECT {_COLUMNS}, bm25(messages_fts) AS rank
+        ranked = conn.execute(
+            f"""SELECT m.id, bm25(messages_fts) AS rank
                 FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid
-                JOIN turns AS t ON t.id = m.turn_id
                 WHERE messages_fts MATCH ? AND m.person_key = ? {recent}
                 ORDER BY rank, m.id DESC LIMIT ?""",
             (*params, limit),
@@ -97,22 +97,35 @@ def _search(
     except sqlite3.OperationalError as exc:  # never expected: the expression is built safely
         logger.debug("message search %r failed: %s", expression, exc)
         return []
-    return [(_message(row), -float(row[7])) for row in rows]
+    if not ranked:
+        return []
+    marks = ",".join("?" * len(ranked))
+    rows = {row[0]: row for row in conn.execute(
+        f"SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id WHERE m.id IN ({marks})",
+        [i for i, _ in ranked])}
+    return [(_message(rows[i]), -float(rank)) for i, rank in ranked if i in rows]
 
 
 def _near(conn: sqlite3.Connection, ids: list[int], before: int, after: int) -> dict[int, list[StoredMessage]]:
-    """Few statements: each side of each message a LIMIT on the (session, id) index, all in one compound select."""
+    """Few statements: the hits' sessions, then each side of each hit a LIMIT on the (session, id) index,
+    all in one compound select."""
+    sessions: dict[int, str] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        sessions.update(conn.execute(
+            f"SELECT id, session_key FROM messages WHERE id IN ({','.join('?' * len(chunk))})", chunk))
     one = f"SELECT * FROM (SELECT {_COLUMNS}, ? AS hit FROM messages AS m JOIN turns AS t ON t.id = m.turn_id"
-    session = "(SELECT session_key FROM messages WHERE id = ?)"
     sides: list[tuple[str, tuple[Any, ...]]] = []
     for i in ids:
+        if i not in sessions:
+            continue
         sides.append((f"{one} WHERE m.id = ?)", (i, i)))
         if before > 0:
-            sides.append((f"{one} WHERE m.session_key = {session} AND m.id < ? AND {_SAID} ORDER BY m.id DESC LIMIT ?)",
-                          (i, i, i, before)))
+            sides.append((f"{one} WHERE m.session_key = ? AND m.id < ? AND {_SAID} ORDER BY m.id DESC LIMIT ?)",
+                          (i, sessions[i], i, before)))
         if after > 0:
-            sides.append((f"{one} WHERE m.session_key = {session} AND m.id > ? AND {_SAID} ORDER BY m.id LIMIT ?)",
-                          (i, i, i, after)))
+            sides.append((f"{one} WHERE m.session_key = ? AND m.id > ? AND {_SAID} ORDER BY m.id LIMIT ?)",
+                          (i, sessions[i], i, after)))
     out: dict[int, list[StoredMessage]] = {}
     for start in range(0, len(sides), 450):  # SQLite allows 500 terms in one compound select
         chunk = sides[start:start + 450]
@@ -121,4 +134,4 @@ def _near(conn: sqlite3.Connection, ids: list[int], before: int, after: int) -> 
             out.setdefault(row[7], []).append(_message(row))
     for group in out.values():
         group.sort(key=lambda m: m.id)
-    return {i: out[i] for i in ids if any(m.id == i for m in out.get(i, ()))}
+    return {i: out[i] for i in ids if i in out}
