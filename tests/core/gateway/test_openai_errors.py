@@ -272,8 +272,9 @@ async def test_unknown_paths_and_methods_get_openais_json_404(tmp_path, method, 
                 assert r.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
                 assert await r.json() == {"error": {"message": f"Invalid URL ({method} {path})",
                                                     "type": "invalid_request_error", "code": None, "param": None}}
-        with pytest.raises(openai.NotFoundError):
-            await client(gw).embeddings.create(model="exoclaw", input="x")
+        async with client(gw) as oa:
+            with pytest.raises(openai.NotFoundError):
+                await oa.embeddings.create(model="exoclaw", input="x")
 
 
 async def test_a_plugins_own_v1_route_is_not_shadowed_by_the_404(tmp_path):
