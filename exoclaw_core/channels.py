@@ -4,8 +4,9 @@ Nothing lost, nothing doubled (SPEC §7):
 
 * the webhook is answered only once the message is committed to the inbox;
 * the turn runs in the session's lane; its reply is committed to the inbox
-  before the platform is called, so a restart re-sends the reply instead of
-  running the turn again;
+  in the turn's own transaction, before the platform is called, so a
+  restart (even a kill -9 right after the commit) re-sends the reply
+  instead of running the turn again;
 * a reply recorded as sent is never sent again (at least once, never twice
   after it was recorded);
 * a platform that refuses (5xx, 429, connection error) is retried with
@@ -28,7 +29,7 @@ from urllib.parse import urlsplit
 from exoclaw_hooks import InboxItem, OutgoingReply, OutgoingRequest
 
 from . import hookcall
-from .agent.events import DONE, ErrorEvent, NoAgent, TextEvent, TurnEvent
+from .agent.events import NoAgent, TurnEvent
 from .logs import quote, redact, register_secret
 
 log = logging.getLogger("exoclaw.channels")
@@ -121,35 +122,24 @@ class Channels:
             await store.inbox_mark(item.id, "failed", error=redact(f"{type(exc).__name__}: {exc}"))
 
     async def _run_turn(self, item: InboxItem) -> str | None:
-        """Run the item's turn; the reply is kept in the inbox as soon as the turn is committed."""
-        store = self.rt.store
+        """Run the item's turn; its reply is kept in the inbox in the turn's own transaction."""
         try:
             route = await self.rt.route(item.message)
         except NoAgent as exc:
             log.warning("event=channel_no_agent channel=%s error=%s", item.channel, quote(str(exc)))
             return None
-        texts: list[str] = []
-        failed: list[str] = []
 
         async def sink(event: TurnEvent) -> None:
-            if isinstance(event, TextEvent):
-                texts.append(event.text)
-            elif isinstance(event, ErrorEvent):
-                failed.append(event.message)
-            elif event is DONE and not failed:
-                # ``done`` comes right after the turn's commit and before the memory
-                # layers learn: keep the reply now, so that a crash from here on
-                # re-sends it instead of running (and storing) the turn again
-                await store.inbox_answer(item.id, "".join(texts))
+            pass  # the reply is delivered whole, once the turn is stored
 
-        outcome = await (await self.rt.submit(item.message, sink, route))
+        outcome = await (await self.rt.submit(item.message, sink, route, inbox_id=item.id))
         if outcome.cancelled:
             raise _LeavePending  # answered after the restart
         if outcome.ok:
             return outcome.reply
         # a failed turn stored nothing: its apology is the reply
         reply = f"Sorry, I could not answer: {outcome.error}"
-        await store.inbox_answer(item.id, reply)
+        await self.rt.store.inbox_answer(item.id, reply)
         return reply
 
     async def deliver(self, item: InboxItem, content: str) -> None:

@@ -214,6 +214,7 @@ class Runtime:
 
     async def submit(
         self, message: IncomingMessage, sink: Sink, route: Route | None = None, *, replaces: int | None = None,
+        inbox_id: int | None = None,
     ) -> asyncio.Task[TurnOutcome]:
         """Route ``message`` (unless ``route`` is given) and start its turn; the one way in for every face.
 
@@ -227,11 +228,14 @@ class Runtime:
         not see it and it is replaced when this turn is stored; otherwise
         this is an ordinary new turn.
 
+        ``inbox_id``: the webhook inbox item the turn answers; its reply is
+        kept in the inbox in the turn's own transaction.
+
         :raises NoAgent: no agent for this message (nothing ran).
         """
         if route is None:
             route = await self.route(message)
-        task = asyncio.get_running_loop().create_task(run_turn(self, message, route, sink, replaces=replaces))
+        task = asyncio.get_running_loop().create_task(run_turn(self, message, route, sink, replaces=replaces, inbox_id=inbox_id))
         self.turns.add(task)
         task.add_done_callback(self.turns.discard)
         return task

@@ -77,8 +77,10 @@ class Store(Protocol):
     async def append_turn(
         self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int, *,
         speaker: str | None = None, context: Mapping[str, int] | None = None, replaces: int | None = None,
+        answers: tuple[int, str] | None = None,
     ) -> Turn: ...  # one transaction; speaker: the user's name as the channel reported it; replaces: the seq
-    # of the session's turn this one replaces (a regenerated answer), removed in the same transaction
+    # of the session's turn this one replaces (a regenerated answer), removed in the same transaction;
+    # answers: (inbox id, reply) of the webhook message the turn answers, kept in the same transaction
     async def turn_contexts(self, session_key: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
 
     # recall (everything said, indexed)

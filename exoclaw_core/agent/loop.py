@@ -103,6 +103,7 @@ async def _fail(sink: Sink, kind: ErrorKind, text: str) -> None:
 
 async def run_turn(
     rt: Any, message: IncomingMessage, route: Route, sink: Sink, *, replaces: int | None = None,
+    inbox_id: int | None = None,
 ) -> TurnOutcome:
     """Run one turn in the session's lane; its events go to ``sink``, ending with exactly one ``DONE``.
 
@@ -119,7 +120,7 @@ async def run_turn(
     rt.metrics.turns_in_flight.inc()
     try:
         async with rt.lanes.hold(route.session_key):
-            outcome, learn = await _turn(rt, agent, message, route, sink, rid, replaces)
+            outcome, learn = await _turn(rt, agent, message, route, sink, rid, replaces, inbox_id)
         rt.metrics.turns.labels(agent.id, "ok" if outcome.ok else "error").inc()
         if learn is not None:
             rt.spawn_background(_learn(rt, learn, rid))
@@ -153,7 +154,7 @@ async def _learn(rt: Any, turn: CompletedTurn, rid: str) -> None:
 
 async def _turn(
     rt: Any, agent: AgentConfig, message: IncomingMessage, route: Route, sink: Sink, rid: str,
-    replaces: int | None = None,
+    replaces: int | None = None, inbox_id: int | None = None,
 ) -> tuple[TurnOutcome, CompletedTurn | None]:
     started = time.perf_counter()
     public = rt.agents[agent.id]
@@ -200,8 +201,10 @@ async def _turn(
                 raise asyncio.CancelledError()
             rt.committing.add(task)
         stored = (Message(role="user", content=message.content),) + tuple(new_messages)
+        answers = None if inbox_id is None else (inbox_id, outcome.reply)
         turn = await rt.store.append_turn(route.session_key, agent.id, stored, outcome.usage.total,
-                                          speaker=message.sender, context=ctx.composition, replaces=replaces)
+                                          speaker=message.sender, context=ctx.composition, replaces=replaces,
+                                          answers=answers)
         outcome.ok = True
     except TurnFailed as exc:
         # a provider's or plugin's own text may quote a credential: never stream one

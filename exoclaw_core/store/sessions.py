@@ -59,6 +59,7 @@ class SessionsMixin(StoreBase):
     async def append_turn(
         self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int, *,
         speaker: str | None = None, context: Mapping[str, int] | None = None, replaces: int | None = None,
+        answers: tuple[int, str] | None = None,
     ) -> Turn:
         """Store one whole turn (its messages in order) in ONE transaction.
 
@@ -78,6 +79,11 @@ class SessionsMixin(StoreBase):
         their place in the index) in the same transaction (its tokens stay
         counted: they were spent). When it was the last turn, the new one
         takes its seq.
+
+        ``answers``: ``(inbox id, reply)`` when the turn answers a webhook
+        message: the reply is kept with the still-pending inbox item in the
+        same transaction, so no crash can leave the turn stored and its
+        reply unknown (a restart re-sends the reply, never re-runs the turn).
         """
         messages = tuple(messages)
         for message in messages:
@@ -86,7 +92,7 @@ class SessionsMixin(StoreBase):
         now = self._now()
         return await self._run(
             self._append_turn, session_key, agent_id, messages, int(tokens), now, speaker,
-            dumps(dict(context)) if context else None, replaces,
+            dumps(dict(context)) if context else None, replaces, answers,
         )
 
     def _append_turn(
@@ -100,6 +106,7 @@ class SessionsMixin(StoreBase):
         speaker: str | None = None,
         context: str | None = None,
         replaces: int | None = None,
+        answers: tuple[int, str] | None = None,
     ) -> Turn:
         person = person_of(session_key)
         rows = [
@@ -147,6 +154,9 @@ class SessionsMixin(StoreBase):
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [(turn_id, *row) for row in rows],
             )
+            if answers is not None:
+                conn.execute("UPDATE inbox SET reply = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+                             (answers[1], now, int(answers[0])))
             return seq
 
         seq = self._tx(conn, write)

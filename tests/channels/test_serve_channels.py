@@ -106,6 +106,59 @@ def test_kill_9_while_the_reply_is_being_retried_resends_the_kept_reply(tmp_path
     assert "event=turn_start" not in second.log()
 
 
+CRASH_PLUGIN = """
+import os, signal
+
+from exoclaw_hooks import hookimpl
+
+
+@hookimpl
+def gateway_startup(host):
+    # fault injection: the process dies the instant a turn's transaction has committed
+    real = host.store.append_turn
+
+    async def append_turn(*args, **kwargs):
+        turn = await real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+        return turn
+
+    host.store.append_turn = append_turn
+"""
+
+
+def test_kill_9_the_instant_the_turn_commits_never_runs_the_turn_twice(tmp_path, wasm_build):
+    """The turn and its pending reply are one transaction: a gateway killed right after the
+    commit (before anything else happens) re-sends that reply after the restart, and the
+    turn is neither run nor stored again."""
+    (tmp_path / "crash_after_commit.py").write_text(CRASH_PLUGIN)
+    env = clean_env(tmp_path, TG_TOKEN_VAR=TOKEN, TG_SECRET_VAR=WEBHOOK_SECRET)
+    with FakePlatform() as fake:
+        cfg = write_config(tmp_path, wasm_build["telegram"], fake.base, chunk_delay_s=0.0)
+        crashing = tmp_path / "crashing.toml"
+        crashing.write_text('[hooks]\nload = ["crash_after_commit"]\n' + cfg.read_text())
+        first = Serve(tmp_path, crashing, {**env, "PYTHONPATH": str(tmp_path)}, 1)
+        try:
+            assert first.post_update(telegram_update(10001, text="remember me once"))[0] == 200
+            first.proc.wait(timeout=20)  # it killed itself at the commit
+        finally:
+            first.kill9()
+        assert "event=turn_start" in first.log()
+        assert fake.count() == 0
+
+        second = Serve(tmp_path, cfg, env, 2)
+        try:
+            assert fake.wait_sync(1, timeout=20), second.log()
+            time.sleep(1.0)  # long enough for a second send to show up
+            history = second.history("default:telegram:4242:-100123")
+        finally:
+            assert second.stop() == 0
+    (sent,) = fake.received
+    assert "event=turn_start" not in second.log()  # not run again …
+    assert [(m["role"], m["content"]) for m in history] == [  # … nor stored again
+        ("user", "remember me once"), ("assistant", sent["json"]["text"])]
+    assert sent["json"]["text"].startswith("You said: remember me once")
+
+
 def example_config_for_a_local_bot_api(tmp_path: Path, api_base: str) -> Path:
     """examples/config.toml as a new user would adapt it: plugin paths, Telegram pointed at the fake."""
     text = EXAMPLE.read_text()
