@@ -210,8 +210,11 @@ async def test_max_tool_iterations_is_enforced(tmp_path):
         async with gw.client() as c:
             frames = await c.chat(msg("loop"))
             sessions = (await c.request("session.list"))["result"]
+        report = await gw.rt.store.usage_report("model")
     assert frames[-2]["event"] == "error" and "max_tool_iterations" in frames[-2]["data"]
     assert len(provider.history) == 3 and sessions == []
+    # the turn failed and stored nothing, but its three calls were paid for: each is on record
+    assert [(r["calls"], r["input_tokens"], r["output_tokens"]) for r in report] == [(3, 30, 15)]
 
 
 class Broken:
