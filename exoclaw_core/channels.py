@@ -10,7 +10,8 @@ Nothing lost, nothing doubled (SPEC §7):
 * a reply recorded as sent is never sent again (at least once, never twice
   after it was recorded);
 * a platform that refuses (5xx, 429, connection error) is retried with
-  backoff a bounded number of times, then the item is recorded as failed.
+  backoff (the same policy as LLM calls, honouring ``Retry-After``) a
+  bounded number of times, then the item is recorded as failed.
 
 The channel plugin writes the outgoing request with ``{{secret:NAME}}``
 placeholders; the values are substituted here, after the plugin returned,
@@ -30,6 +31,7 @@ from exoclaw_hooks import InboxItem, OutgoingReply, OutgoingRequest
 
 from . import hookcall
 from .agent.events import NoAgent, TurnEvent
+from .agent.llm import RetryPolicy
 from .logs import quote, redact, register_secret
 
 log = logging.getLogger("exoclaw.channels")
@@ -62,6 +64,14 @@ def substitute(value: Any, secrets: dict[str, str]) -> Any:
     return value
 
 
+def retry_after_s(value: str | None) -> float | None:
+    """A ``Retry-After`` header's delay in seconds (the date form is not used by chat platforms)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
 def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
     try:
         parts = urlsplit(url)
@@ -76,15 +86,15 @@ def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
 class Channels:
     """Runs acknowledged channel messages and delivers their replies.
 
-    A refused delivery is tried ``attempts`` times in all, ``backoff_s``
-    doubling between tries (2 + 4 + 8 s by default: a platform's short
-    hiccup is ridden out), then recorded as failed.
+    A refused delivery is retried ``retry.max_retries`` times, the wait
+    doubling between tries (about 2 + 4 + 8 s by default: a platform's short
+    hiccup is ridden out) or as long as its ``Retry-After`` says, then
+    recorded as failed.
     """
 
-    def __init__(self, rt: Any, *, attempts: int = 4, backoff_s: float = 2.0):
+    def __init__(self, rt: Any, *, retry: RetryPolicy | None = None):
         self.rt = rt
-        self.attempts = attempts
-        self.backoff_s = backoff_s
+        self.retry = retry or RetryPolicy(max_retries=3, base_s=2.0, max_s=60.0)
         self.tasks: set[asyncio.Task[Any]] = set()
 
     def submit(self, item: InboxItem) -> None:
@@ -174,8 +184,9 @@ class Channels:
             await store.inbox_mark(item.id, "failed", error=str(exc))
             return
         data, json_body = (body.encode("utf-8"), None) if isinstance(body, str) else (None, body)
-        for attempt in range(1, self.attempts + 1):
-            status, error = await self._send(request.method, url, headers, data, json_body)
+        attempts = self.retry.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            status, error, retry_after = await self._send(request.method, url, headers, data, json_body)
             if status is not None and status < 300:
                 await store.inbox_mark(item.id, "replied", reply_status=status)
                 metrics.webhooks.labels(item.channel, "delivered").inc()
@@ -186,18 +197,21 @@ class Channels:
                 "event=reply_refused channel=%s request=%s status=%s attempt=%d error=%s",
                 item.channel, quote(shown), status, attempt, quote(error or ""),
             )
-            if not retryable or attempt == self.attempts:
+            if not retryable or attempt == attempts:
                 await self._failed(item, f"platform answered {status}" if status else (error or "send failed"), status)
                 return
             await store.inbox_mark(item.id, "pending", reply_status=status, error=error or f"HTTP {status}")
-            await asyncio.sleep(self.backoff_s * (2 ** (attempt - 1)))
+            await asyncio.sleep(self.retry.delay(attempt - 1, retry_after))
 
     async def _failed(self, item: InboxItem, reason: str, status: int | None = None) -> None:
         self.rt.metrics.webhooks.labels(item.channel, "delivery_failed").inc()
         log.error("event=reply_failed channel=%s inbox_id=%d reason=%s", item.channel, item.id, quote(reason))
         await self.rt.store.inbox_mark(item.id, "failed", reply_status=status, error=reason)
 
-    async def _send(self, method: str, url: str, headers: dict[str, str], data: bytes | None, json_body: Any) -> tuple[int | None, str | None]:
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None, json_body: Any,
+    ) -> tuple[int | None, str | None, float | None]:
+        """(status, error, the answer's Retry-After in seconds) of one attempt."""
         import aiohttp
 
         try:
@@ -207,10 +221,10 @@ class Channels:
                 timeout=aiohttp.ClientTimeout(total=30), allow_redirects=False,
             ) as resp:
                 await resp.read()
-                return resp.status, None
+                return resp.status, None, retry_after_s(resp.headers.get("Retry-After"))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
             # aiohttp errors can carry the URL, which carries secrets: redact
-            return None, redact(f"{type(exc).__name__}: {exc}")
+            return None, redact(f"{type(exc).__name__}: {exc}"), None
 

@@ -56,7 +56,8 @@ def telegram_update(update_id: int = 10001, *, chat_id: int = -100123, from_id: 
 class FakePlatform:
     """A fake platform API on ``127.0.0.1:<port>``, in a background thread."""
 
-    def __init__(self, statuses: Iterable[int] = ()):
+    def __init__(self, statuses: Iterable[int | tuple[int, str]] = ()):
+        #: the answers to the next requests: a status, or (status, its Retry-After header); then 200s
         self.statuses = list(statuses)
         self.received: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -81,10 +82,12 @@ class FakePlatform:
                 "headers": dict(request.headers), "raw": raw, "json": body,
             })
             status = self.statuses.pop(0) if self.statuses else 200
+        status, headers = status if isinstance(status, tuple) else (status, None)
+        headers = {"Retry-After": headers} if headers else None
         if status < 300:
             return web.json_response({"ok": True, "result": {"message_id": 1000 + len(self.received)}})
         return web.json_response({"ok": False, "error_code": status, "description": "fake platform refusal"},
-                                 status=status)
+                                 status=status, headers=headers)
 
     def start(self) -> FakePlatform:
         started = threading.Event()

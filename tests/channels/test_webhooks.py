@@ -373,7 +373,7 @@ async def test_a_reply_the_platform_refuses_once_is_retried_and_sent(wasm_build,
     with FakePlatform(statuses=[500]) as fake:
         settings = make_settings(data_dir=tmp_path, plugins=(telegram_plugin(wasm_build, fake.base),))
         async with running_gateway(settings) as gw:
-            gw.rt.channels.backoff_s = 0.01
+            gw.rt.channels.retry.base_s = 0.01
             assert (await post(gw, "telegram", telegram_update()))[0] == 200
             assert await settled(gw, "replied")
             status_result = await rpc(gw, "status")
@@ -386,12 +386,22 @@ async def test_a_reply_the_platform_refuses_once_is_retried_and_sent(wasm_build,
     assert TOKEN not in our_log_text(caplog.records)
 
 
+async def test_a_platforms_retry_after_is_honoured(wasm_build, tmp_path):
+    with FakePlatform(statuses=[(429, "0")]) as fake:
+        settings = make_settings(data_dir=tmp_path, plugins=(telegram_plugin(wasm_build, fake.base),))
+        async with running_gateway(settings) as gw:
+            gw.rt.channels.retry.base_s = 600  # our own backoff would wait ten minutes: the platform said 0 s
+            assert (await post(gw, "telegram", telegram_update()))[0] == 200
+            assert await settled(gw, "replied")
+    assert fake.count() == 2
+
+
 async def test_a_platform_that_keeps_failing_gets_bounded_attempts_then_failed(wasm_build, tmp_path, caplog):
     with FakePlatform(statuses=[500] * 20) as fake:
         settings = make_settings(data_dir=tmp_path, plugins=(telegram_plugin(wasm_build, fake.base),))
         async with running_gateway(settings) as gw:
-            gw.rt.channels.backoff_s = 0.01
-            attempts = gw.rt.channels.attempts
+            gw.rt.channels.retry.base_s = 0.01
+            attempts = gw.rt.channels.retry.max_retries + 1
             assert (await post(gw, "telegram", telegram_update()))[0] == 200
             assert await settled(gw, "failed")
             await asyncio.sleep(0.3)
@@ -407,7 +417,7 @@ async def test_a_client_error_from_the_platform_is_not_retried(wasm_build, tmp_p
     with FakePlatform(statuses=[403, 403]) as fake:
         settings = make_settings(data_dir=tmp_path, plugins=(telegram_plugin(wasm_build, fake.base),))
         async with running_gateway(settings) as gw:
-            gw.rt.channels.backoff_s = 0.01
+            gw.rt.channels.retry.base_s = 0.01
             assert (await post(gw, "telegram", telegram_update()))[0] == 200
             assert await settled(gw, "failed")
             await asyncio.sleep(0.2)
@@ -421,10 +431,10 @@ async def test_an_unreachable_platform_is_retried_then_failed_without_leaking_th
         dead = fake.base  # a port nobody listens on once the fake is gone
     settings = make_settings(data_dir=tmp_path, plugins=(telegram_plugin(wasm_build, dead),))
     async with running_gateway(settings) as gw:
-        gw.rt.channels.backoff_s = 0.01
+        gw.rt.channels.retry.base_s = 0.01
         assert (await post(gw, "telegram", telegram_update()))[0] == 200
         assert await settled(gw, "failed")
     ours = our_log_text(caplog.records)
-    assert ours.count("event=reply_refused") == gw.rt.channels.attempts
+    assert ours.count("event=reply_refused") == gw.rt.channels.retry.max_retries + 1
     assert "event=reply_failed" in ours
     assert TOKEN not in ours

@@ -176,7 +176,7 @@ async def test_refusals_are_retried_then_recorded_as_failed(tmp_path, caplog):
     async with platform(statuses=[503, 502, 500, 500, 500]) as p:
         chan = ChatChannel(p.port)
         async with running_gateway(make_settings(data_dir=tmp_path), plugins=[("chan", chan)]) as gw:
-            gw.rt.channels.backoff_s = 0.01
+            gw.rt.channels.retry.base_s = 0.01
             await post(gw, "chat", {"user": "u1", "text": "retry me", "id": "r1"})
 
             async def failed():
@@ -194,7 +194,7 @@ async def test_a_retry_that_succeeds_is_sent_once(tmp_path):
     async with platform(statuses=[503]) as p:
         chan = ChatChannel(p.port)
         async with running_gateway(make_settings(data_dir=tmp_path), plugins=[("chan", chan)]) as gw:
-            gw.rt.channels.backoff_s = 0.01
+            gw.rt.channels.retry.base_s = 0.01
             await post(gw, "chat", {"user": "u1", "text": "second time lucky", "id": "r2"})
             assert await wait_for(lambda: _replied(gw))
     assert len(p.received) == 2
