@@ -69,11 +69,26 @@ def load_settings(
     return load_checked(config_path, env=env, overrides=overrides)[0]
 
 
-def open_runtime(settings: Settings, pm: ExoclawPluginManager, *, memory_store: bool = False, **kwargs: Any) -> Runtime:
+def open_runtime(
+    settings: Settings, pm: ExoclawPluginManager, *, memory_store: bool = False, exclusive: bool = False,
+    **kwargs: Any,
+) -> Runtime:
+    """The runtime with its store opened.
+
+    ``exclusive`` (``exoclaw serve``): the gateway owns its SQLite data
+    directory; a second one on the same directory is refused
+    (:class:`~exoclaw_core.store.dirlock.DataDirBusy`).
+    """
+    from .store.dirlock import lock_data_dir
     from .store.sqlite import open_store
 
+    lock = None
+    if exclusive and not memory_store:
+        lock = lock_data_dir(settings.data_dir)
     store = open_store(None if memory_store else Path(settings.data_dir).expanduser())
-    return Runtime(settings, pm, store, **kwargs)
+    rt = Runtime(settings, pm, store, **kwargs)
+    rt.data_dir_lock = lock  # held for the runtime's (the process's) life
+    return rt
 
 
 __all__ = ["ConfigError", "check_source", "load_checked", "load_settings", "open_runtime"]

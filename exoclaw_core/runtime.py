@@ -127,6 +127,8 @@ class Runtime:
         self.auth_timeout_s = 10.0
         self.shutdown_grace_s = 10.0
         self.channels: Channels | None = None
+        #: the data directory's lock, when this runtime owns it (``exoclaw serve``)
+        self.data_dir_lock: Any = None
         self._providers: dict[tuple[Any, ...], Any] = {}
         for agent in settings.agents.values():
             register_secret(agent.api_key)
