@@ -64,6 +64,42 @@ class InboxItem:
     reply: str | None = None
 
 
+def safe_url(url: str) -> str:
+    """``url`` without its password (in the authority or a ``password=`` parameter): fit for logs and status."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<an unparsable url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() == "password" for k, _ in pairs):
+            query = urlencode([(k, v) for k, v in pairs if k.lower() != "password"])
+    out = f"{parts.scheme}://{netloc}{parts.path}" if "://" in url else f"{parts.scheme}:{parts.path}"
+    return out + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+
+
+def url_password(url: str) -> str | None:
+    """The password a URL carries (to register as a secret: logs never show it), or ``None``."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        for k, v in parse_qsl(parts.query):
+            if k.lower() == "password" and v:
+                return v
+        return parts.password
+    except ValueError:
+        return None
+
+
 #: the states of a webhook inbox item (see ``Store.inbox_mark``)
 INBOX_STATES = ("pending", "replied", "failed", "ignored")
 

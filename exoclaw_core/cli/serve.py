@@ -29,9 +29,11 @@ def run_serve(args: argparse.Namespace) -> int:
     settings, pm = load_checked(args.config, overrides=overrides)
     from ..store.dirlock import DataDirBusy
 
+    from exoclaw_hooks import StoreUnavailable
+
     try:
         rt = open_runtime(settings, pm, exclusive=True)
-    except DataDirBusy as exc:
+    except (DataDirBusy, StoreUnavailable) as exc:
         raise UserError(str(exc)) from None
     return asyncio.run(_serve(rt))
 

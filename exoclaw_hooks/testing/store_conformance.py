@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from exoclaw_hooks import (
+from .. import (
     INBOX_STATES,
     Fact,
     IncomingMessage,
@@ -74,7 +74,7 @@ class StoreConformance:
         return await _maybe(open_store())
 
     def test_every_method_of_the_protocol_is_there(self, store: Any) -> None:
-        from exoclaw_hooks import Store
+        from .. import Store
 
         wanted = [n for n, v in vars(Store).items() if callable(v) and not n.startswith("_")]
         missing = [n for n in wanted if not callable(getattr(store, n, None))]
