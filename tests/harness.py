@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable, Iterator
@@ -134,3 +135,55 @@ def parse_config(
 
 def parse_settings(text: str, **kwargs: Any) -> Settings:
     return parse_config(text, **kwargs)[0]
+
+
+# ---------------------------------------------------------------- PostgreSQL (the store plugin's tests)
+
+#: the server the PostgreSQL tests use; each test makes its own database there and drops it
+POSTGRES_ADMIN_URL = os.environ.get("EXOCLAW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def postgres_unreachable() -> str | None:
+    """Why the test PostgreSQL cannot be used, or ``None`` when it answers."""
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - a dependency
+        return f"psycopg is not installed ({exc})"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {' '.join(str(exc).split())}"
+    return None
+
+
+def require_postgres() -> None:
+    """Skip the test when PostgreSQL is not reachable, with the reason; fail instead under
+    ``EXOCLAW_REQUIRE_POSTGRES=1`` (CI), so a missing server is never a silent skip there."""
+    import pytest
+
+    reason = postgres_unreachable()
+    if reason is None:
+        return
+    if os.environ.get("EXOCLAW_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{reason} (EXOCLAW_REQUIRE_POSTGRES=1)", pytrace=False)
+    pytest.skip(f"{reason}; start it, or set EXOCLAW_REQUIRE_POSTGRES=1 to make this a failure")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new database with a random name on the test server (its URL); dropped afterwards, connections and all."""
+    import secrets
+
+    import psycopg
+
+    require_postgres()
+    name = f"exoclaw_test_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
