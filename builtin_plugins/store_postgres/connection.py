@@ -38,8 +38,11 @@ T = TypeVar("T")
 Clock = Callable[[], _dt.datetime]
 _UTC = _dt.timezone.utc
 
-#: seconds to connect, and to wait for a free connection of the pool
-CONNECT_TIMEOUT_S = 5
+#: seconds to connect, and to wait for a free connection of the pool (a lost database fails a call this fast)
+CONNECT_TIMEOUT_S = 3
+#: seconds the pool retries a failed connection (backing off) before giving the slot up; the next call starts
+#: afresh, so a database that comes back is used again within about this long, however long it was away
+RECONNECT_S = 5
 #: libpq keepalives: a silent peer is given up after idle + interval x count seconds (~25 s)
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
@@ -114,6 +117,7 @@ class PostgresBase:
             log.info("event=store_migrated url=%s applied=%s", self.safe_url, ",".join(applied))
         self._sync = ConnectionPool(self._url, min_size=1, max_size=4, kwargs=self._kwargs, open=False,
                                     check=ConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_S,
+                                    reconnect_timeout=RECONNECT_S,
                                     name="exoclaw-kv")
         self._sync.open(wait=False)
         return self
@@ -125,7 +129,8 @@ class PostgresBase:
             self._pool_loop = loop
             self._pool = AsyncConnectionPool(
                 self._url, min_size=2, max_size=self._max, kwargs=self._kwargs, open=False,
-                check=AsyncConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_S, name="exoclaw")
+                check=AsyncConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_S,
+                reconnect_timeout=RECONNECT_S, name="exoclaw")
             self._pool_ready = loop.create_task(self._pool.open(wait=False))
         assert self._pool is not None and self._pool_ready is not None
         await self._pool_ready

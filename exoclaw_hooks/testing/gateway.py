@@ -18,6 +18,7 @@ store is in memory unless you give ``data_dir``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import json
@@ -192,7 +193,7 @@ async def run_gateway(
         if settings.store_url:  # [store] url / $EXOCLAW_STORE_URL: the plugin's store, as serve opens it
             from exoclaw_core.bootstrap import open_store_url
 
-            store = open_store_url(settings, pm)
+            store = await asyncio.to_thread(open_store_url, settings, pm)  # blocking, as before serve's loop
         else:
             store = open_store(Path(data_dir) if data_dir else None)
         try:
