@@ -13,7 +13,7 @@ import inspect
 import logging
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
@@ -224,6 +224,17 @@ def collect_providers(pm: ExoclawPluginManager, host: Any = None) -> dict[str, P
     return infos
 
 
+def collect_stores(pm: ExoclawPluginManager) -> dict[str, Callable[..., Any]]:
+    """The store factories the loaded plugins register, by URL scheme (lowercase)."""
+    factories: dict[str, Callable[..., Any]] = {}
+
+    def register(scheme: str, factory: Callable[..., Any]) -> None:
+        factories[str(scheme).lower()] = factory
+
+    hookcall.call_sync(pm, "register_stores", register=register)
+    return factories
+
+
 def configure_plugins(
     pm: ExoclawPluginManager, settings: Settings, tables: Mapping[str, plugin_tables.Owned] | None = None
 ) -> None:
@@ -234,4 +245,7 @@ def configure_plugins(
     pm.configured = settings
 
 
-__all__ = ["ExoclawPluginManager", "PluginRecord", "collect_providers", "configure_plugins", "make_plugin_manager"]
+__all__ = [
+    "ExoclawPluginManager", "PluginRecord", "collect_providers", "collect_stores", "configure_plugins",
+    "make_plugin_manager",
+]

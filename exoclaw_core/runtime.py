@@ -127,6 +127,8 @@ class Runtime:
         self.auth_timeout_s = 10.0
         self.shutdown_grace_s = 10.0
         self.channels: Channels | None = None
+        #: the data directory's lock, when this runtime owns it (``exoclaw serve``)
+        self.data_dir_lock: Any = None
         self._providers: dict[tuple[Any, ...], Any] = {}
         for agent in settings.agents.values():
             register_secret(agent.api_key)
@@ -268,6 +270,16 @@ class Runtime:
             if p.get("loaded") and not p.get("group")
         ]
 
+    def store_status(self) -> dict[str, Any]:
+        """Which store is in use: its kind and where (a URL never with its password)."""
+        from exoclaw_hooks import safe_url
+
+        describe = getattr(self.store, "describe", None)
+        info = dict(describe()) if callable(describe) else {"kind": type(self.store).__name__}
+        if "url" in info:
+            info["url"] = safe_url(str(info["url"])) if "://" in str(info["url"]) else str(info["url"])
+        return info
+
     async def status(self) -> dict[str, Any]:
         result: dict[str, Any] = {
             "version": __version__,
@@ -284,6 +296,7 @@ class Runtime:
                 {"name": r.name, "source": r.source, "status": r.status} for r in self.pm.records
             ],
             "wasm_plugins": self.loaded_wasm_plugins(),
+            "store": self.store_status(),
         }
         if hasattr(self.store, "inbox_counts"):
             result["deliveries"] = await self.store.inbox_counts()

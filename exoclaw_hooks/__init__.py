@@ -30,7 +30,17 @@ from ._settings import ConfigContext, SettingsTable
 from ._specs import hookimpl
 from ._tokens import estimate_tokens
 from ._logs import log_value
-from ._storage import InboxItem, SessionInfo, Store, StoredMessage, UsageRecord
+from ._storage import (
+    INBOX_STATES,
+    InboxItem,
+    SessionInfo,
+    Store,
+    StoredMessage,
+    StoreUnavailable,
+    UsageRecord,
+    safe_url,
+    url_password,
+)
 from ._types import (
     CompletedTurn,
     ContextPart,
@@ -72,7 +82,8 @@ __all__ = [
     # configuration
     "AgentConfig", "ProviderSettings", "ProviderInfo", "SettingsTable", "ConfigContext",
     # the running gateway
-    "Host", "HookCaller", "Store", "SessionInfo", "StoredMessage", "UsageRecord", "InboxItem",
+    "Host", "HookCaller", "Store", "SessionInfo", "StoredMessage", "UsageRecord", "InboxItem", "INBOX_STATES",
+    "StoreUnavailable", "safe_url", "url_password",
     # messages, routes, turns
     "IncomingMessage", "Route", "Message", "Turn", "CompletedTurn", "make_session_key", "make_person_key",
     "split_session_key",

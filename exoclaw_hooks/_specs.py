@@ -71,10 +71,12 @@ DECISION_HOOKS = frozenset(
 #: hooks whose implementations are awaited in turn, each seeing the previous one's result
 PIPELINE_HOOKS = frozenset({"before_llm_call"})
 #: hooks called once at start-up with a ``register`` callback
-REGISTRATION_HOOKS = frozenset({"register_settings", "register_providers", "register_methods"})
+REGISTRATION_HOOKS = frozenset({"register_settings", "register_providers", "register_methods", "register_stores"})
 
 #: ``register(name, factory, *, default_model=None, key_env=None, auto=None)``
 RegisterProvider = Callable[..., None]
+#: ``register(scheme, factory)``; ``factory(url, *, data_dir) -> Store``
+RegisterStore = Callable[..., None]
 #: ``register(name, handler)``; ``async handler(params) -> JSON-able``
 RegisterMethod = Callable[[str, Callable[[dict[str, Any]], Awaitable[Any]]], None]
 
@@ -119,6 +121,26 @@ def register_methods(register: RegisterMethod, host: "Host") -> None:
         gets the request's ``params`` dict and returns the JSON-able result.
         Raise :class:`InvalidParams` for bad parameters.
     :param host: the :class:`Host`.
+    """
+
+
+@hookspec
+def register_stores(register: RegisterStore) -> None:
+    """Offer a kind of store, chosen by the scheme of ``[store] url``.  *Registration hook, called once at start-up.*
+
+    :param register: ``register(scheme, factory)``, e.g. ``register("postgresql",
+        open_postgres)``. When ``[store] url`` (or ``$EXOCLAW_STORE_URL``) has
+        that scheme, the core calls ``factory(url, data_dir=...)`` once,
+        before the event loop runs (blocking is fine), and uses what it
+        returns as the gateway's :class:`Store`. The factory connects, applies
+        its migrations (safely when several gateways start at once) and
+        raises :class:`StoreUnavailable` (its message naming the URL without
+        its password) when the database cannot be reached: the gateway then
+        refuses to start, it never falls back. An empty url is the core's own
+        SQLite store in the data directory. The store may offer
+        ``lanes()``: an object like the core's session lanes
+        (``hold(session_key)``, an async context manager) that keeps a
+        session's turns FIFO across every gateway on the same database.
     """
 
 

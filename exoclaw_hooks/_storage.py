@@ -64,12 +64,67 @@ class InboxItem:
     reply: str | None = None
 
 
+def safe_url(url: str) -> str:
+    """``url`` without its password (in the authority or a ``password=`` parameter): fit for logs and status."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<an unparsable url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() == "password" for k, _ in pairs):
+            query = urlencode([(k, v) for k, v in pairs if k.lower() != "password"])
+    out = f"{parts.scheme}://{netloc}{parts.path}" if "://" in url else f"{parts.scheme}:{parts.path}"
+    return out + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+
+
+def url_password(url: str) -> str | None:
+    """The password a URL carries (to register as a secret: logs never show it), or ``None``."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        for k, v in parse_qsl(parts.query):
+            if k.lower() == "password" and v:
+                return v
+        return parts.password
+    except ValueError:
+        return None
+
+
+#: the states of a webhook inbox item (see ``Store.inbox_mark``)
+INBOX_STATES = ("pending", "replied", "failed", "ignored")
+
+
+class StoreUnavailable(RuntimeError):
+    """The store's database cannot be reached (a lost connection, a server down).
+
+    Its message is one sentence naming the database without its password;
+    what was being written was not committed.
+    """
+
+
 class Store(Protocol):
-    """Persistence, as the core hands it to plugins.
+    """Persistence, as the core hands it to plugins: everything the core and the builtins keep.
 
     The ``async`` methods run the database work off the event loop. The
     ``kv_*`` methods are blocking on purpose: they back WASM host functions,
     which run in worker threads.
+
+    The core opens the store the config names (``[store] url``, SQLite in
+    the data directory by default; a plugin adds another kind with the
+    ``register_stores`` hook). Every implementation passes the conformance
+    suite ``exoclaw_hooks.testing.store_conformance``: what is written here
+    is behaviour that suite checks. Times are ISO 8601 UTC strings
+    (``2026-11-25T11:38:47.123456Z``, always six fractional digits).
     """
 
     # sessions and turns
@@ -116,3 +171,23 @@ class Store(Protocol):
     def kv_get(self, namespace: str, key: str) -> str | None: ...
     def kv_set(self, namespace: str, key: str, value: str) -> None: ...
     def kv_delete(self, namespace: str, key: str) -> None: ...
+
+    # the webhook inbox (SPEC §7): stored before the webhook is answered; core-only
+    async def inbox_add(
+        self, channel: str, message_id: str | None, message: IncomingMessage
+    ) -> tuple[int, bool]: ...  # (id, is_new); the same channel + platform message_id again: (its id, False);
+    # committed durably when it returns
+    async def inbox_pending(self) -> list[InboxItem]: ...  # state 'pending', oldest first
+    async def inbox_mark(
+        self, id: int, state: str, *, reply_status: int | None = None, error: str | None = None  # noqa: A002
+    ) -> bool: ...  # one of INBOX_STATES; 'replied' is final (a later mark: False); attempts counts a mark to
+    # 'replied' or 'failed', or back to 'pending' with an error; ValueError for another state
+    async def inbox_answer(self, id: int, reply: str) -> bool: ...  # noqa: A002 - keep a pending item's reply
+    async def inbox_counts(self) -> dict[str, int]: ...  # every state of INBOX_STATES, 0 when none
+
+    # operating it
+    def describe(self) -> dict[str, Any]: ...  # {"kind": "sqlite" | "postgresql" | …, "url": without password,
+    # "persistent": bool}: what `exoclaw status` shows
+    async def ping(self) -> None: ...  # raises StoreUnavailable when the database cannot be reached (/readyz)
+    def close(self) -> None: ...  # blocking; idempotent
+    async def aclose(self) -> None: ...  # the same from the event loop; idempotent

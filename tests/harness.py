@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable, Iterator
@@ -134,3 +135,116 @@ def parse_config(
 
 def parse_settings(text: str, **kwargs: Any) -> Settings:
     return parse_config(text, **kwargs)[0]
+
+
+# ---------------------------------------------------------------- PostgreSQL (the store plugin's tests)
+
+#: the server the PostgreSQL tests use; each test makes its own database there and drops it
+POSTGRES_ADMIN_URL = os.environ.get("EXOCLAW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def postgres_unreachable() -> str | None:
+    """Why the test PostgreSQL cannot be used, or ``None`` when it answers."""
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - a dependency
+        return f"psycopg is not installed ({exc})"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {' '.join(str(exc).split())}"
+    return None
+
+
+def require_postgres() -> None:
+    """Skip the test when PostgreSQL is not reachable, with the reason; fail instead under
+    ``EXOCLAW_REQUIRE_POSTGRES=1`` (CI), so a missing server is never a silent skip there."""
+    import pytest
+
+    reason = postgres_unreachable()
+    if reason is None:
+        return
+    if os.environ.get("EXOCLAW_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{reason} (EXOCLAW_REQUIRE_POSTGRES=1)", pytrace=False)
+    pytest.skip(f"{reason}; start it, or set EXOCLAW_REQUIRE_POSTGRES=1 to make this a failure")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new database with a random name on the test server (its URL); dropped afterwards, connections and all."""
+    import secrets
+
+    import psycopg
+
+    require_postgres()
+    name = f"exoclaw_test_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class TcpProxy:
+    """A TCP relay on 127.0.0.1 to another local port that a test can cut and restore (a database "going away").
+
+    ``cut()`` closes every relayed connection and refuses new ones; ``restore()`` accepts again.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        import asyncio
+
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[Any] = set()
+
+    async def start(self) -> "TcpProxy":
+        import asyncio
+
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _relay(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: Any, dst: Any) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, ConnectionError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    async def cut(self) -> None:
+        """Close the listener and every relayed connection."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def close(self) -> None:
+        await self.cut()

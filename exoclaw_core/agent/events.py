@@ -30,6 +30,7 @@ class ErrorKind(str, enum.Enum):
     TOOL_LOOP = "tool_loop"  # the model kept asking for tools past max_tool_iterations
     REFUSED = "refused"  # a before_llm_call plugin refused the call
     CANCELLED = "cancelled"  # the gateway is shutting down, or the client cancelled (chat.cancel)
+    STORE = "store"  # the store's database cannot be reached: "storage unavailable: ..." (nothing stored)
     INTERNAL = "internal"  # a bug: the turn was not completed
 
 

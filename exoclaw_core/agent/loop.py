@@ -20,6 +20,7 @@ from typing import Any
 from exoclaw_hooks import (
     AgentConfig,
     BudgetExceeded,
+    StoreUnavailable,
     CompletedTurn,
     ContextPart,
     ContextPolicy,
@@ -132,6 +133,13 @@ async def run_turn(
         # the stream still ends with exactly one done (a no-op if it was already sent)
         await asyncio.shield(_fail(sink, ErrorKind.CANCELLED, reason))
         raise
+    except StoreUnavailable as exc:  # the database went away: say so, the gateway stays up and recovers
+        text = f"storage unavailable, the turn was not stored: {redact(str(exc))}"
+        rt.metrics.turns.labels(agent.id, "error").inc()
+        rt.metrics.errors.labels(ErrorKind.STORE.value).inc()
+        log.warning("event=turn_failed kind=store error=%s", quote(text))
+        await _fail(sink, ErrorKind.STORE, text)
+        return TurnOutcome(ok=False, error=text, kind=ErrorKind.STORE)
     except Exception as exc:  # noqa: BLE001 - a bug must still end the stream with one done
         rt.metrics.turns.labels(agent.id, "error").inc()
         rt.metrics.errors.labels("internal").inc()

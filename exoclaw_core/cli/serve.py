@@ -27,7 +27,14 @@ def run_serve(args: argparse.Namespace) -> int:
     os.environ.pop("RUST_BACKTRACE", None)
     overrides = {k: v for k, v in (("bind", args.bind), ("port", args.port)) if v is not None}
     settings, pm = load_checked(args.config, overrides=overrides)
-    rt = open_runtime(settings, pm)
+    from ..store.dirlock import DataDirBusy
+
+    from exoclaw_hooks import StoreUnavailable
+
+    try:
+        rt = open_runtime(settings, pm, exclusive=True)
+    except (DataDirBusy, StoreUnavailable) as exc:
+        raise UserError(str(exc)) from None
     return asyncio.run(_serve(rt))
 
 

@@ -26,6 +26,9 @@ def format_status(s: dict[str, Any]) -> str:
         f"sessions: {s.get('sessions')}   connections: {s.get('connections', '?')}   "
         f"turns in flight: {s.get('turns_in_flight', '?')}",
     ]
+    store = s.get("store")
+    if isinstance(store, dict):
+        lines.append(f"store: {store.get('kind')} {store.get('url', '')}".rstrip())
     for a in s.get("agents", []):
         lines.append(f"agent {a['id']}{' (default)' if a.get('default') else ''}: {a['provider']}/{a['model']}")
     wasm = s.get("wasm_plugins") or []

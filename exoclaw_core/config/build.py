@@ -91,5 +91,6 @@ def settings(
         config_dir=config_dir,
         data_dir=data_dir,
         config_path=config_path,
+        store_url=d.store_url(data.get("store", {}).get("url"), env),
         env=env,
     )

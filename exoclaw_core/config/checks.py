@@ -6,7 +6,7 @@ the schema already refused, so one mistake is reported once.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from . import defaults as d
 from .errors import Reporter, show, table_label
@@ -36,11 +36,34 @@ def _str(table: Mapping, key: str, errors: Mapping, *path: Any) -> str | None:
     return value if isinstance(value, str) and clean(errors, *path, key) else None
 
 
-def run(raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter, providers: d.Providers) -> list[str]:
+def run(
+    raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter, providers: d.Providers,
+    stores: Sequence[str] | None = None,
+) -> list[str]:
     """Report what the schema cannot see; returns the agent ids."""
     agent_ids = _agents(raw, errors, env, rep, providers)
     _token(raw, errors, env, rep)
+    _store(raw, errors, env, rep, stores)
     return agent_ids
+
+
+def _store(raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter, stores: Sequence[str] | None) -> None:
+    """The store URL's scheme is one a loaded plugin registered (``stores`` ``None``: not checked)."""
+    from_env = d.env_value(env, "EXOCLAW_STORE_URL")
+    configured = None if from_env else _str(_table(raw.get("store")), "url", errors, "store")
+    url = (from_env or configured or "").strip()
+    if not url or stores is None:
+        return
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in stores:
+        return
+    known = ", ".join(sorted(stores)) or "none (install or enable a store plugin)"
+    what = f"has an unknown scheme {show(scheme)}" if scheme else "is not a URL like postgresql://user@host/db"
+    message = f"{what}: the schemes the loaded plugins offer are {known}; leave it empty for SQLite"
+    if from_env:
+        rep.add("$EXOCLAW_STORE_URL", None, message)
+    else:
+        rep.add("[store]", "url", message, path=("store", "url"))
 
 
 def _agents(raw: Mapping, errors: Mapping, env: Mapping[str, str], rep: Reporter, providers: d.Providers) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Mapping
 from exoclaw_hooks import ProviderInfo
 from exoclaw_hooks._settings import expand_user
 
-__all__ = ["DEFAULT_AGENT_ID", "api_key", "default_provider", "env_value", "expand_user", "resolve_path", "token"]
+__all__ = ["DEFAULT_AGENT_ID", "api_key", "default_provider", "env_value", "expand_user", "resolve_path", "store_url", "token"]
 
 DEFAULT_AGENT_ID = "default"
 #: with no plugin that can run without a key, zero-config still needs a name to report
@@ -42,6 +42,11 @@ def api_key(provider: str, configured: str | None, env: Mapping[str, str], provi
         return configured
     info = providers.get(provider)
     return env_value(env, info.key_env) if info is not None and info.key_env else None
+
+
+def store_url(configured: str | None, env: Mapping[str, str]) -> str:
+    """``$EXOCLAW_STORE_URL`` (preferred) else ``[store] url``; empty: SQLite in the data directory."""
+    return (env_value(env, "EXOCLAW_STORE_URL") or configured or "").strip()
 
 
 def token(configured: str | None, env: Mapping[str, str]) -> str | None:

@@ -18,7 +18,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from exoclaw_hooks import AgentConfig, ConfigContext, ConfigError, ProviderInfo
 
@@ -141,6 +141,7 @@ def parse_settings(
     config_path: str | None = None,
     providers: Mapping[str, ProviderInfo] | None = None,
     tables: Mapping[str, plugin_tables.Owned] | None = None,
+    stores: Sequence[str] | None = None,
 ) -> Settings:
     """Validate a config file's text; raise ``ConfigError`` listing every problem.
 
@@ -149,6 +150,8 @@ def parse_settings(
     :param tables: the tables the loaded plugins declare; any other table is
         unknown. Their contents are checked for shape here and kept as given
         in ``Settings.sections`` (their owners build them at start-up).
+    :param stores: the URL schemes the loaded plugins' stores register
+        (``None``: any scheme passes).
     """
     env = os.environ if env is None else env
     raw = parse_toml(text, path_label)
@@ -161,7 +164,7 @@ def parse_settings(
     with _known_providers(tuple(p.name for p in ordered) if providers else None):
         errors = schema.validate(raw)
         reporter.walk(schema, errors, raw, "", ())
-        agent_ids = checks.run(raw, errors, env, reporter, providers)
+        agent_ids = checks.run(raw, errors, env, reporter, providers, stores)
         if tables:  # the plugins' own checks across keys, for every table whose shape is right
             _check_plugin_tables(raw, errors, tables, agent_ids, env, config_dir, reporter)
         if reporter.problems:

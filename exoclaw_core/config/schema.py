@@ -26,6 +26,7 @@ __all__ = [
     "FallbackSchema",
     "GatewaySchema",
     "HooksSchema",
+    "StoreSchema",
     "NamedAgentSchema",
     "config_schema",
 ]
@@ -153,6 +154,21 @@ class HooksSchema(Section):
                                example=[]))
 
 
+def _store_url(value: str) -> None:
+    if value and "://" not in value:
+        raise ValidationError("must be empty (SQLite in the data directory) or a URL like postgresql://user@host/db")
+
+
+class StoreSchema(Section):
+    """Where the gateway keeps what it stores."""
+
+    url = Str(allow_empty=True, validate=_store_url, metadata=_m(
+        "Empty (the default): SQLite in the data directory, for one gateway. A URL whose scheme a store plugin "
+        "registered, e.g. postgresql://exoclaw@127.0.0.1:5432/exoclaw, shares one database between several "
+        "gateways (README, \"Several gateways on one PostgreSQL\"). $EXOCLAW_STORE_URL wins over this key. Prefer "
+        "a password in $PGPASSWORD or ~/.pgpass to one in the URL.", example=""))
+
+
 class ConfigSchema(Section):
     """The whole file."""
 
@@ -167,6 +183,7 @@ class ConfigSchema(Section):
         hint={"research": {"provider": "openai", "model": "gpt-4o-mini",
                            "fallback": {"provider": "anthropic", "model": "claude-haiku-4-5"}}}))
     hooks = f.Nested(HooksSchema, metadata=_m("Which pluggy plugins run."))
+    store = f.Nested(StoreSchema, metadata=_m("Where the gateway keeps what it stores."))
 
 
 #: the core's own top-level tables (no plugin may declare them)

@@ -54,6 +54,8 @@ class Settings:
     #: data directory ($EXOCLAW_HOME)
     data_dir: str = "~/.exoclaw"
     config_path: str | None = None
+    #: ``$EXOCLAW_STORE_URL`` else ``[store] url``; empty: SQLite in the data directory (may hold a password)
+    store_url: str = field(default="", repr=False)
     #: the environment the settings were read with (plugins read secrets from it by name)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False, compare=False)
 

@@ -7,6 +7,9 @@ import weakref
 
 from aiohttp import WSCloseCode, web
 
+from exoclaw_hooks import StoreUnavailable
+
+from ..logs import redact
 from ..runtime import Runtime
 from . import cors, openai_api
 from .auth import AuthThrottle
@@ -20,11 +23,23 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+#: seconds /readyz waits for the store's answer before calling it unreachable
+READY_STORE_TIMEOUT_S = 2.0
+
+
 async def readyz(request: web.Request) -> web.Response:
+    """Ready: started, not stopping, and the store answers (a lost database takes the gateway out of rotation)."""
     rt = request.app[RUNTIME]
-    if rt.ready:
-        return web.json_response({"ready": True})
-    return web.json_response({"ready": False}, status=503)
+    if not rt.ready:
+        return web.json_response({"ready": False}, status=503)
+    ping = getattr(rt.store, "ping", None)
+    if ping is not None:
+        try:
+            await asyncio.wait_for(ping(), READY_STORE_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - the reason, in one line
+            reason = str(exc) if isinstance(exc, StoreUnavailable) else "the store does not answer"
+            return web.json_response({"ready": False, "reason": redact(reason)}, status=503)
+    return web.json_response({"ready": True})
 
 
 async def metrics(request: web.Request) -> web.Response:

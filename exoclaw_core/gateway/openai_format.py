@@ -52,6 +52,8 @@ def turn_error(event: ErrorEvent | None) -> ApiError:
         return ApiError(429, event.message, "insufficient_quota", "insufficient_quota", headers={"x-should-retry": "false"})
     if event.kind in (ErrorKind.PROVIDER, ErrorKind.DEADLINE):
         return ApiError(502, event.message, "api_error", "provider_error")
+    if event.kind is ErrorKind.STORE:  # another gateway (or this one, later) can take it: worth a retry
+        return ApiError(503, event.message, "server_error", "store_unavailable")
     return ApiError(500, event.message, "server_error", "turn_failed")
 
 

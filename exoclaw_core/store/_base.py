@@ -188,6 +188,15 @@ class StoreBase:
         where = str(self._path) if self._path else ":memory:"
         return f"<{type(self).__name__} {where}{' closed' if self._closed else ''}>"
 
+    def describe(self) -> dict[str, Any]:
+        """What ``status`` shows: the kind, where (the file), whether it outlives the process."""
+        return {"kind": "sqlite", "url": str(self._path) if self._path else ":memory:",
+                "persistent": self.persistent}
+
+    async def ping(self) -> None:
+        """A round trip through the store's thread (a closed store raises)."""
+        await self._run(_ping)
+
     # -- time -----------------------------------------------------------
 
     def _now(self) -> str:
@@ -302,11 +311,19 @@ class StoreBase:
             finally:
                 self._conn.close()
 
+    async def aclose(self) -> None:
+        """:meth:`close` without blocking the event loop while queued work finishes."""
+        await asyncio.to_thread(self.close)
+
     def __enter__(self) -> "StoreBase":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _ping(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT 1").fetchone()
 
 
 def _settle(outcomes: list[tuple[Any, bool, Any]]) -> None:

@@ -6,6 +6,8 @@
 * :func:`run_gateway` (``exoclaw_hooks.testing.gateway``) — a real gateway on a random
   port, configured by TOML text, with your plugin registered; :func:`memory_store` — a
   real store that keeps nothing.
+* :class:`~exoclaw_hooks.testing.store_conformance.StoreConformance` — the suite any
+  ``Store`` implementation runs (inherit it, give it an ``open_store`` fixture).
 * pytest fixtures (``exoclaw_gateway``, ``fake_host``, ``scripted_provider``), there
   by themselves once Exoclaw is installed (``pytest11`` entry point).
 

@@ -18,6 +18,7 @@ store is in memory unless you give ``data_dir``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import json
@@ -189,8 +190,17 @@ async def run_gateway(
     with tempfile.TemporaryDirectory() as home:
         environment = {"HOME": home, "EXOCLAW_HOME": str(data_dir or home), **(env or {})}
         settings, pm = check_source(Source(config, "config.toml", home, None), env=environment, plugins=named)
-        async with serve(settings, pm, open_store(Path(data_dir) if data_dir else None)) as gw:
-            yield gw
+        if settings.store_url:  # [store] url / $EXOCLAW_STORE_URL: the plugin's store, as serve opens it
+            from exoclaw_core.bootstrap import open_store_url
+
+            store = await asyncio.to_thread(open_store_url, settings, pm)  # blocking, as before serve's loop
+        else:
+            store = open_store(Path(data_dir) if data_dir else None)
+        try:
+            async with serve(settings, pm, store) as gw:
+                yield gw
+        finally:
+            await store.aclose()
 
 
 @asynccontextmanager

@@ -1,0 +1,226 @@
+"""The pools, the way every call reaches the database, and the small helpers the areas share.
+
+Two pools on one URL: an async one (``psycopg_pool.AsyncConnectionPool``)
+for the ``async`` methods, and a small blocking one for ``kv_*``, which WASM
+host functions call from worker threads. An async pool belongs to the event
+loop it was opened on; a call from another loop (a CLI command's second
+``asyncio.run``) opens a new one.
+
+Each call takes a connection, runs in ONE transaction (PostgreSQL commits
+durably by default: what returned is on disk) and gives the connection
+back. Every connection is checked when taken, so after the database comes
+back the pool hands out only live ones; a lost connection or a database
+that does not answer becomes :class:`~exoclaw_hooks.StoreUnavailable`, one
+sentence naming the URL without its password. TCP keepalives make a dead
+peer (a killed gateway, a cut network) noticed within about half a minute,
+so the server drops its connection and the locks it held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+
+from exoclaw_hooks import StoreUnavailable, safe_url
+
+from .schema import migrate
+
+log = logging.getLogger("exoclaw.store.postgres")
+
+T = TypeVar("T")
+Clock = Callable[[], _dt.datetime]
+_UTC = _dt.timezone.utc
+
+#: seconds to connect, and to wait for a free connection of the pool (a lost database fails a call this fast)
+CONNECT_TIMEOUT_S = 3
+#: seconds the pool retries a failed connection (backing off) before giving the slot up; the next call starts
+#: afresh, so a database that comes back is used again within about this long, however long it was away
+RECONNECT_S = 5
+#: libpq keepalives: a silent peer is given up after idle + interval x count seconds (~25 s)
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+_LOST = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+
+class StoreClosedError(RuntimeError):
+    """The store was used after it was closed."""
+
+
+def iso_utc(moment: _dt.datetime) -> str:
+    """``2026-11-25T11:38:47.123456Z``; a naive datetime is taken as UTC (as the SQLite store writes them)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_UTC)
+    elif moment.utcoffset():
+        moment = moment.astimezone(_UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
+
+
+def normalize_ts(value: str) -> str:
+    """Any ISO 8601 date or time (``Z``, an offset, naive = UTC) in the canonical form; ``ValueError`` if not one."""
+    try:
+        parsed = _dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
+    return iso_utc(parsed)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    return str(obj)
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+dumps = _encoder.encode
+loads = json.loads
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class PostgresBase:
+    """Owns the pools, the clock and the URL (shown only without its password)."""
+
+    def __init__(self, url: str, *, clock: Clock | None = None, max_connections: int = 20) -> None:
+        self._url = url
+        self.safe_url = safe_url(url)
+        self._clock = clock or (lambda: _dt.datetime.now(_UTC))
+        self._max = max_connections
+        self._kwargs: dict[str, Any] = {
+            "autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "exoclaw", **KEEPALIVES}
+        self._sync: ConnectionPool | None = None
+        self._pool: AsyncConnectionPool | None = None
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._pool_ready: asyncio.Future[Any] | None = None
+        self._closed = False
+
+    # -- opening ----------------------------------------------------------
+
+    def open(self) -> "PostgresBase":
+        """Connect, apply the migrations (under the advisory lock), open the blocking pool. Blocking."""
+        try:
+            with psycopg.connect(self._url, **self._kwargs) as conn:
+                applied = migrate(conn, self._now())
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot reach the PostgreSQL store {self.safe_url}: {one_line(exc)}") from None
+        if applied:
+            log.info("event=store_migrated url=%s applied=%s", self.safe_url, ",".join(applied))
+        self._sync = ConnectionPool(self._url, min_size=1, max_size=4, kwargs=self._kwargs, open=False,
+                                    check=ConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_S,
+                                    reconnect_timeout=RECONNECT_S,
+                                    name="exoclaw-kv")
+        self._sync.open(wait=False)
+        return self
+
+    async def _apool(self) -> AsyncConnectionPool:
+        loop = asyncio.get_running_loop()
+        if self._pool_loop is not loop:
+            # a pool belongs to the loop it was opened on: another loop gets its own
+            self._pool_loop = loop
+            self._pool = AsyncConnectionPool(
+                self._url, min_size=2, max_size=self._max, kwargs=self._kwargs, open=False,
+                check=AsyncConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_S,
+                reconnect_timeout=RECONNECT_S, name="exoclaw")
+            self._pool_ready = loop.create_task(self._pool.open(wait=False))
+        assert self._pool is not None and self._pool_ready is not None
+        await self._pool_ready
+        return self._pool
+
+    # -- identity ---------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "postgresql", "url": self.safe_url, "persistent": True}
+
+    @property
+    def persistent(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.safe_url}{' closed' if self._closed else ''}>"
+
+    def _now(self) -> str:
+        return iso_utc(self._clock())
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(f"the PostgreSQL store {self.safe_url} cannot be reached: {one_line(exc)}")
+
+    # -- running work -----------------------------------------------------
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``await fn(conn, *args)`` in one transaction on a pooled connection."""
+        if self._closed:
+            raise StoreClosedError("the store is closed")
+        try:
+            pool = await self._apool()
+            async with pool.connection() as conn:
+                async with conn.transaction():
+                    return await fn(conn, *args)
+        except _LOST as exc:
+            raise self._unavailable(exc) from None
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` in one transaction on the blocking pool (the ``kv_*`` methods)."""
+        if self._closed or self._sync is None:
+            raise StoreClosedError("the store is closed")
+        try:
+            with self._sync.connection() as conn:
+                with conn.transaction():
+                    return fn(conn, *args)
+        except _LOST as exc:
+            raise self._unavailable(exc) from None
+
+    async def ping(self) -> None:
+        async def one(conn: Any) -> None:
+            await conn.execute("SELECT 1")
+
+        await self._run(one)
+
+    # -- closing ----------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the pools (an async pool whose loop is gone is left to drop its sockets). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._sync is not None:
+            self._sync.close()
+        pool, loop = self._pool, self._pool_loop
+        self._pool = self._pool_loop = None
+        if pool is not None and loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                loop.create_task(pool.close())
+            elif not loop.is_running():
+                loop.run_until_complete(pool.close())
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        pool = self._pool if self._pool_loop is asyncio.get_running_loop() else None
+        self._pool = self._pool_loop = None
+        self.close()
+        if pool is not None:
+            await pool.close()
+
+    def __enter__(self) -> "PostgresBase":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
