@@ -70,6 +70,7 @@ class SessionsMixin(PostgresBase):
     async def append_turn(
         self, session_key: str, agent_id: str, messages: Sequence[Message], tokens: int, *,
         speaker: str | None = None, context: Mapping[str, int] | None = None, replaces: int | None = None,
+        answers: tuple[int, str] | None = None,
     ) -> Turn:
         """Store one whole turn in ONE transaction (see ``exoclaw_hooks.Store.append_turn``)."""
         messages = tuple(messages)
@@ -116,6 +117,10 @@ class SessionsMixin(PostgresBase):
                                                 created_at, person_key, speaker)
                            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                         [(turn_id, *row) for row in rows])
+            if answers is not None:  # the webhook reply commits with its turn
+                await conn.execute(
+                    "UPDATE inbox SET reply = %s, updated_at = %s WHERE id = %s AND state = 'pending'",
+                    (answers[1], now, int(answers[0])))
             return seq
 
         seq = await self._run(write)

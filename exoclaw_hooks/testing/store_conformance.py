@@ -347,6 +347,19 @@ class StoreConformance:
             await store.inbox_mark(second, "lost")
         assert set(INBOX_STATES) == set(await store.inbox_counts())
 
+    async def test_a_turn_keeps_its_webhook_reply_in_its_own_transaction(self, store: Any) -> None:
+        ask = IncomingMessage(channel="tg", account="bot", content="question", peer="alice")
+        pending, _ = await store.inbox_add("tg", "q1", ask)
+        sent, _ = await store.inbox_add("tg", "q2", ask)
+        await store.inbox_mark(sent, "replied", reply_status=200)
+        await store.append_turn(ALICE, "main", said("question", "the answer"), 10, answers=(pending, "the answer"))
+        await store.append_turn(ALICE, "main", said("question", "again"), 10, answers=(sent, "a second answer"))
+        with pytest.raises(ValueError):  # a turn that is not stored keeps no reply either
+            await store.append_turn(ALICE, "main", [Message("wizard", "?")], 1, answers=(pending, "lost"))
+        (item,) = await store.inbox_pending()
+        assert (item.id, item.reply) == (pending, "the answer")  # a replied item is left alone
+        assert await store.inbox_counts() == {"pending": 1, "replied": 1, "failed": 0, "ignored": 0}
+
     # ------------------------------------------------------------ operating it
 
     async def test_describe_and_ping(self, store: Any) -> None:

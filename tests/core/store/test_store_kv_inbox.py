@@ -182,26 +182,3 @@ async def test_inbox_survives_reopen(tmp_path):
     finally:
         reopened.close()
 
-
-@pytest.mark.asyncio
-async def test_a_turn_keeps_its_webhook_reply_in_its_own_transaction(tmp_path):
-    from exoclaw_hooks import Message
-
-    path = tmp_path / "exoclaw.db"
-    store = SQLiteStore(path)
-    pending, _ = await store.inbox_add("telegram", "1", msg("question"))
-    sent, _ = await store.inbox_add("telegram", "2", msg("answered before"))
-    await store.inbox_mark(sent, "replied", reply_status=200)
-    turn = [Message("user", "question"), Message("assistant", "the answer")]
-    await store.append_turn("a:telegram:x", "a", turn, 10, answers=(pending, "the answer"))
-    await store.append_turn("a:telegram:x", "a", turn, 10, answers=(sent, "a second answer"))
-    with pytest.raises(ValueError):  # a turn that is not stored keeps no reply either
-        await store.append_turn("a:telegram:x", "a", [Message("robot", "?")], 1, answers=(pending, "lost"))
-    store.close()
-    reopened = SQLiteStore(path)
-    try:
-        (item,) = await reopened.inbox_pending()
-        assert (item.id, item.reply) == (pending, "the answer")
-        assert await reopened.inbox_counts() == {"pending": 1, "replied": 1, "failed": 0, "ignored": 0}
-    finally:
-        reopened.close()
