@@ -85,3 +85,22 @@ def test_init_never_overwrites_without_being_told(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"next: exoclaw serve --config {other}" in r.stderr
     assert json.dumps("echo") in other.read_text()
+
+
+def test_a_built_package_carries_the_bundled_tools_where_init_looks(tmp_path):
+    """What a wheel gets (setup.py's build_py): the everyday tools compiled into
+    ``exoclaw_core/wasm``, which ``exoclaw init`` finds without a checkout."""
+    import sys
+
+    repo = Path(__file__).resolve().parents[3]
+    lib = tmp_path / "lib"
+    built = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(lib)],
+                           cwd=repo, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    shipped = sorted(p.name for p in (lib / "exoclaw_core" / "wasm").iterdir())
+    assert shipped == ["echo.wasm", "kv.wasm"]  # the tools only: no stamps, no test modules
+    found = subprocess.run(
+        [sys.executable, "-c", "from exoclaw_core.cli.init_cmd import wasm_dir; print(wasm_dir())"],
+        cwd=tmp_path, env={**clean_env(tmp_path), "PYTHONPATH": str(lib)}, capture_output=True, text=True, timeout=60,
+    )
+    assert found.stdout.strip() == f"({(lib / 'exoclaw_core' / 'wasm')!r}, False)", found.stderr
