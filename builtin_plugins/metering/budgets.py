@@ -28,10 +28,16 @@ in flight in that scope:
 * ``used + others.input + e > limit`` → refused (the first such scope is
   named; ``<used>`` in the text is ``used``, what was spent before this
   call). With nothing in flight this is exactly "used + estimate > limit".
-* else ``used + others.worst_case + e > limit`` → the call *waits* (an
-  ``asyncio.Condition``, at most ``wait_timeout_s``) for calls in flight to
-  settle, then is checked again — it may fit once their real output is
-  known. Past the timeout it is refused.
+* else ``used + others.worst_case + e > limit`` → the call *waits* (at most
+  ``wait_timeout_s``) for calls in flight to settle, then is checked again —
+  it may fit once their real output is known. Past the timeout it is
+  refused. A waiter takes the current *wake-up* future in the same step as
+  its check (no ``await`` between them), and every release of a reservation
+  resolves that future and starts a new one: a settle can never fall between
+  a waiter's check and its wait and go unheard (with an
+  ``asyncio.Condition`` it could: a waiter re-queueing for the condition's
+  lock while others were being woken missed the next settle and slept for
+  the whole ``wait_timeout_s``).
 * else admitted: its reservation joins the others.
 
 A call's own output is never reserved against itself (so a session of 2,000
@@ -203,8 +209,8 @@ class BudgetBook:
         self._sessions: OrderedDict[str, None] = OrderedDict()  # LRU of loaded session counters
         self._loading: dict[CounterKey, asyncio.Future[None]] = {}
         self._inflight: dict[str, Reservation] = {}
-        self._cond: asyncio.Condition | None = None
-        self._waiting = 0
+        #: resolved (and replaced) whenever a reservation is released: what waiters wait on
+        self._released: asyncio.Future[None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -309,10 +315,11 @@ class BudgetBook:
 
     # ------------------------------------------------------------ admission
 
-    def _condition(self) -> asyncio.Condition:
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        return self._cond
+    def _wake_waiters(self) -> None:
+        """A reservation was released: every call waiting to be admitted checks again."""
+        released, self._released = self._released, None
+        if released is not None and not released.done():
+            released.set_result(None)
 
     def _purge(self, session_key: str, now_mono: float) -> None:
         stale = [
@@ -326,6 +333,8 @@ class BudgetBook:
                 "event=budget_reservation_dropped agent=%s tokens=%d reason=%s",
                 r.agent_id, r.worst, "expired" if r.session_key != session_key else "superseded",
             )
+        if stale:
+            self._wake_waiters()
 
     def _check(
         self, scopes: list[Scope], session_key: str, agent_id: str, estimate: int, now: _dt.datetime
@@ -387,15 +396,14 @@ class BudgetBook:
             if remaining <= 0:
                 log.warning("event=budget_wait_timeout scope=%s waited_s=%.1f", scope.name, self.wait_timeout_s)
                 raise BudgetExceeded(scope.name, used, scope.limit)
-            cond = self._condition()
-            async with cond:
-                self._waiting += 1
-                try:
-                    await asyncio.wait_for(cond.wait(), remaining)
-                except asyncio.TimeoutError:
-                    pass
-                finally:
-                    self._waiting -= 1
+            # taken in the same step as the check above: a release after it resolves this future
+            released = self._released
+            if released is None:
+                released = self._released = loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(released), remaining)
+            except asyncio.TimeoutError:
+                pass
 
     def reservation(self, call_id: str) -> Reservation | None:
         return self._inflight.get(call_id)
@@ -406,10 +414,8 @@ class BudgetBook:
         first = False
         if ts is not None and tokens > 0:
             first = self.commit(session_key, agent_id, tokens, ts)
-        if self._inflight.pop(call_id, None) is not None and self._waiting:
-            cond = self._condition()
-            async with cond:
-                cond.notify_all()
+        if self._inflight.pop(call_id, None) is not None:
+            self._wake_waiters()
         return first
 
     def in_flight(self) -> int:

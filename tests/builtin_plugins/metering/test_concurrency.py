@@ -118,3 +118,32 @@ async def test_reservations_are_per_scope():
         assert exc.scope == "agent:a1:daily"
     else:
         raise AssertionError("C was admitted")
+
+
+async def _spin(steps: int) -> None:
+    """Let the event loop run ``steps`` rounds (no time passes: the order is the loop's FIFO)."""
+    for _ in range(steps):
+        await asyncio.sleep(0)
+
+
+async def test_a_release_between_a_waiters_wake_up_and_its_next_wait_is_not_lost():
+    # The 30 s stall of issue 17: two waiters woken by one settle re-check, still do not fit and go
+    # back to waiting; a second settle landing while they re-queue must still wake them. Every
+    # interleaving of that second settle with the waiters' steps is driven, none by timing.
+    for steps_between in range(12):
+        book = _book({"daily": 100}, wait_timeout_s=600)
+        await book.admit("A", "s:a", "agent", 10, 40)
+        await book.admit("B", "s:b", "agent", 10, 40)
+        waiters = [asyncio.create_task(book.admit(f"W{i}", f"s:w{i}", "agent", 10, 40)) for i in range(2)]
+        await _spin(5)
+        assert not any(w.done() for w in waiters)
+        await book.settle("A", "s:a", "agent", 41, TS)  # 41 used + B's 50 + 10 > 100: both wait on
+        await _spin(steps_between)
+        await book.settle("B", "s:b", "agent", 10, TS)  # 51 used: one waiter fits (the other waits on it)
+        await _spin(100)
+        admitted = [w for w in waiters if w.done()]
+        assert len(admitted) == 1, f"no waiter woke after the second settle ({steps_between} steps between)"
+        assert admitted[0].exception() is None and book.in_flight() == 1
+        for w in waiters:
+            w.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
