@@ -101,7 +101,7 @@ class Reservation:
     agent_id: str
     input_est: int
     max_out: int
-    chars: int
+    sample: Any  # the estimator's measure of the request, to learn from after the call
     created: float  # time.monotonic()
 
     @property
@@ -363,7 +363,7 @@ class BudgetBook:
         return "ok", None, 0
 
     async def admit(
-        self, call_id: str, session_key: str, agent_id: str, estimate: int, max_out: int, chars: int = 0
+        self, call_id: str, session_key: str, agent_id: str, estimate: int, max_out: int, sample: Any = None
     ) -> None:
         """Admit a call (holding its reservation) or raise :class:`BudgetExceeded`."""
         scopes = self.scopes_for(agent_id)
@@ -383,7 +383,7 @@ class BudgetBook:
             verdict, scope, used = self._check(scopes, session_key, agent_id, estimate, now)
             if verdict == "ok":
                 self._inflight[call_id] = Reservation(
-                    call_id, session_key, agent_id, estimate, max(0, int(max_out)), chars, time.monotonic()
+                    call_id, session_key, agent_id, estimate, max(0, int(max_out)), sample, time.monotonic()
                 )
                 return
             assert scope is not None

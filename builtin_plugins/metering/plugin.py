@@ -117,9 +117,9 @@ class MeteringPlugin:
         budgets = self.budgets
         if budgets is None or not budgets.enabled or not budgets.scopes_for(call.agent.id):
             return None
-        tokens, chars = self.estimator.estimate(call.provider, call.model, call.request)
+        tokens, sample = self.estimator.estimate(call.provider, call.model, call.request)
         await budgets.admit(
-            call.call_id, call.route.session_key, call.agent.id, tokens, call.request.max_tokens, chars
+            call.call_id, call.route.session_key, call.agent.id, tokens, call.request.max_tokens, sample
         )
         return None
 
@@ -160,7 +160,7 @@ class MeteringPlugin:
                 )
             if reservation is not None and result.error is None:
                 self.estimator.learn(
-                    call.provider, call.model, reservation.chars,
+                    call.provider, call.model, reservation.sample,
                     usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens,
                 )
         finally:
