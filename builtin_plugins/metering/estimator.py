@@ -182,3 +182,25 @@ class Estimator:
         left = prompt_tokens - rule.tokens(sample)
         if left > 0:
             rule.overhead = min(MAX_OVERHEAD, rule.overhead + left)
+
+
+def output_allowance(max_tokens: int) -> int:
+    """The output, in counted tokens, reserved for (and allowed to) a call sent with ``max_tokens``.
+
+    Some upstreams ignore ``max_tokens``: the call's ``output_limit`` is this
+    allowance, and the core cuts a stream that goes past it (counting by
+    :func:`exoclaw_hooks.count_chars`' rule). The margin over ``max_tokens``
+    keeps an upstream that honours it from being cut by a count a little
+    above its tokenizer's.
+    """
+    return max_tokens + max_tokens // 4 + 16
+
+
+def max_tokens_within(allowance: int) -> int:
+    """The largest ``max_tokens`` whose :func:`output_allowance` is at most ``allowance`` (0 when none is)."""
+    m = max(0, (allowance - 16) * 4 // 5)
+    while m > 0 and output_allowance(m) > allowance:
+        m -= 1
+    while output_allowance(m + 1) <= allowance:
+        m += 1
+    return m
