@@ -30,4 +30,3 @@ def estimate_tokens(text: str, chars_per_token: float = CHARS_PER_TOKEN) -> int:
         return 0
     latin, dense = count_chars(text)
     return dense + (int(-(-latin // chars_per_token)) if latin else 0)
-

@@ -249,8 +249,10 @@ def m005_recall(conn: sqlite3.Connection) -> None:
 
 #: Every migration, in order. Append only.
 def m006_usage_estimated(conn: sqlite3.Connection) -> None:
-    """Usage records say when their counts are the gateway's estimate (the provider reported none)."""
+    """Usage records say when their counts are the gateway's estimate (the provider reported none);
+    a person's usage (the session key after its agent: ``channel:account:peer``) is found by index."""
     conn.execute("ALTER TABLE usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0")
+    conn.execute("CREATE INDEX usage_person ON usage(substr(session_key, instr(session_key, ':') + 1), ts)")
 
 
 MIGRATIONS: tuple[Migration, ...] = (

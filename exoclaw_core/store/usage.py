@@ -129,9 +129,12 @@ def _sum_usage(
         filters += " AND agent_id = ?"
         params.append(agent_id)
     if person is not None:
-        # the key's parts are escaped (no ":" inside one): what follows its first ":" starts with "<person>:"
-        filters += " AND substr(session_key, instr(session_key, ':') + 1, ?) = ?"
-        params.extend([len(person) + 1, f"{person}:"])
+        # the key's parts are escaped (no ":" inside one): what follows its first ":" starts with
+        # "<person>:", i.e. sorts from "<person>:" to before "<person>;" (";" follows ":") — a range
+        # of the usage_person index
+        filters += (" AND substr(session_key, instr(session_key, ':') + 1) >= ?"
+                    " AND substr(session_key, instr(session_key, ':') + 1) < ?")
+        params.extend([f"{person}:", f"{person};"])
     tokens, usd = conn.execute(
         f"SELECT COALESCE(SUM(input_tokens + output_tokens), 0), COALESCE(SUM(cost_usd), 0.0) FROM usage WHERE {filters}",
         params,
