@@ -353,13 +353,16 @@ class BudgetBook:
                 del self._lru[key]
                 self._counters.pop(key, None)
 
-    def _counter(self, key: CounterKey, now: _dt.datetime) -> tuple[Counter, str]:
-        """The counter of ``key`` at ``now`` (rolling the period over) and its period start."""
+    def _counter(
+        self, key: CounterKey, now: _dt.datetime, periods: tuple[str, str] | None = None
+    ) -> tuple[Counter, str]:
+        """The counter of ``key`` at ``now`` (rolling the period over) and its period start;
+        ``periods``: ``_periods(now)`` when the caller has it already."""
         counter = self._counters[key]
         kind = key[0]
         if kind == "session":
             return counter, ""
-        day, month = _periods(now)
+        day, month = periods or _periods(now)
         period = day if kind == "daily" else month
         if counter.period < period:  # a new day / month: nothing spent in it yet
             counter.period, counter.used, counter.usd = period, 0, 0.0
@@ -433,10 +436,11 @@ class BudgetBook:
         inflight = self._inflight.values()
         useful = max(least, min(max_out, self.useful_output))
         output = max_out
+        periods = _periods(now)
         for scope in scopes:
             if scope.person and not person:
                 continue
-            counter, _ = self._counter(self._key(scope, session_key, person), now)
+            counter, _ = self._counter(self._key(scope, session_key, person), now, periods)
             others_in = others_worst = 0.0
             busy = False
             if inflight:

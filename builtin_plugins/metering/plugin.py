@@ -96,22 +96,29 @@ class MeteringPlugin:
         ))
 
     # The dollar caps need the prices and the prices the caps: whichever table is
-    # built second checks that every model a dollar cap applies to has a price.
+    # built second (both are built on every configure) checks that every model a
+    # dollar cap applies to has a price.
     def _build_budgets(self, data: Any, context: ConfigContext) -> BudgetsConfig:
         config = build_budgets(data, context)
-        self._built = {"budgets": config}
+        self._built_pair("budgets", config, context)
         return config
 
     def _build_pricing(self, data: Any, context: ConfigContext) -> dict[str, Price]:
         prices = build_pricing(data, context)
-        config = getattr(self, "_built", {}).get("budgets")
-        self._built = {}
-        if config is not None and config.has_dollars():
-            table = PriceTable(prices)
-            problems = unpriced_dollar_caps(config, context.agents, lambda p, m: table.lookup(p, m) is not None)
-            if problems:
-                raise ConfigError(problems)
+        self._built_pair("pricing", prices, context)
         return prices
+
+    def _built_pair(self, name: str, value: Any, context: ConfigContext) -> None:
+        built = self.__dict__.setdefault("_built", {})
+        if name in built:  # a new configure: the other table's value is stale
+            built.clear()
+        built[name] = value
+        if len(built) < 2 or not built["budgets"].has_dollars():
+            return
+        table = PriceTable(built["pricing"])
+        problems = unpriced_dollar_caps(built["budgets"], context.agents, lambda p, m: table.lookup(p, m) is not None)
+        if problems:
+            raise ConfigError(problems)
 
     def _set_budgets(self, config: BudgetsConfig) -> None:
         self.config = config

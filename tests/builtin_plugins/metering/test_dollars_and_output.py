@@ -308,3 +308,32 @@ async def test_a_tool_call_past_the_reserved_output_is_cut_too(tmp_path):
     assert "tool_use" not in events_of(frames)  # never run
     assert error_of(frames).startswith("budget exceeded (output: the upstream streamed past the 50 tokens")
     assert len(provider.history) == 1
+
+
+async def test_the_openai_faces_user_is_a_person_and_its_warning_is_left_out(tmp_path):
+    import aiohttp
+
+    provider = ScriptedProvider()
+    provider.enqueue(*scripted(10, Usage(1000, 400)))  # $0.005 a call
+    settings = scripted_settings(
+        data_dir=tmp_path, budgets=BudgetsConfig(person=BudgetLimits(daily_usd=0.01), warn_at=0.5),
+        pricing={"scripted:m1": PRICE},
+    )
+    async with running_gateway(settings, plugins=[("scripted", ScriptedPlugin(provider))]) as gw:
+        fix_estimate(gw, 100)
+
+        async def ask(user: str, stream: bool) -> tuple[int, str]:
+            body = {"model": "exoclaw", "user": user, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+            async with aiohttp.ClientSession() as s:
+                async with s.post(gw.http_url + "/v1/chat/completions", json=body) as r:
+                    return r.status, (await r.read()).decode()
+
+        first = await ask("carol", True)  # passes half of carol's cap: a warning the face leaves out
+        second = await ask("carol", False)
+        third = await ask("carol", False)
+        dave = await ask("dave", False)
+    assert first[0] == 200 and "budget" not in first[1] and first[1].endswith("data: [DONE]\n\n")
+    assert second[0] == 200
+    assert third[0] == 429 and '"budget exceeded (person:daily_usd: $0.01 of $0.01)"' in third[1]
+    assert '"insufficient_quota"' in third[1]
+    assert dave[0] == 200  # another user, another budget
