@@ -565,6 +565,7 @@ class BudgetBook:
         if warn_at is None:
             return []
         now = self.clock()
+        periods = _periods(now)
         person = person_of_session(session_key)
         out: list[dict[str, Any]] = []
         for scope in self.scopes_for(agent_id):
@@ -573,7 +574,7 @@ class BudgetBook:
             key = self._key(scope, session_key, person)
             if key not in self._counters:
                 continue
-            counter, period = self._counter(key, now)
+            counter, period = self._counter(key, now, periods)
             used = counter.usd if scope.usd else counter.used
             if scope.limit <= 0 or used < warn_at * scope.limit:
                 continue

@@ -84,13 +84,6 @@ def _json(value: Any) -> str:
         return str(value)
 
 
-def _add(acc: list[int], text: str) -> None:
-    if text:
-        latin, dense = count_chars(text)
-        acc[0] += latin
-        acc[1] += dense
-
-
 class Estimator:
     """Per-model counting rules, tightened by the providers' counts."""
 
@@ -106,33 +99,27 @@ class Estimator:
 
     def measure(self, request: LLMRequest) -> Sample:
         """The characters (Latin, dense) and framed parts of everything ``request`` carries."""
-        acc = [0, 0]
+        texts = [request.system]
         parts = len(request.messages)
-        _add(acc, request.system)
         for m in request.messages:
-            _add(acc, m.content)
+            texts.append(m.content)
             for c in m.tool_calls:
                 parts += 1
-                _add(acc, c.name)
-                _add(acc, c.id)
-                _add(acc, _json(c.input))
+                texts += (c.name, c.id, _json(c.input))
             for r in m.tool_results:
                 parts += 1
-                _add(acc, r.content)
-                _add(acc, r.tool_use_id)
+                texts += (r.content, r.tool_use_id)
+        latin, dense = count_chars("".join(texts))  # one pass: plain ASCII is one isascii() check
         tools = request.tools
         if tools:
             if tools is not self._tools:
-                t = [0, 0]
-                for spec in tools:
-                    _add(t, spec.name)
-                    _add(t, spec.description)
-                    _add(t, _json(spec.input_schema))
-                self._tools, self._tools_sample = tools, (t[0], t[1])
-            acc[0] += self._tools_sample[0]
-            acc[1] += self._tools_sample[1]
+                self._tools_sample = count_chars("".join(
+                    spec.name + spec.description + _json(spec.input_schema) for spec in tools))
+                self._tools = tools
+            latin += self._tools_sample[0]
+            dense += self._tools_sample[1]
             parts += len(tools)
-        return Sample(acc[0], acc[1], parts)
+        return Sample(latin, dense, parts)
 
     def chars(self, request: LLMRequest) -> int:
         """The characters of ``request`` that become prompt tokens."""
