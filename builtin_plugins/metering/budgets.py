@@ -62,8 +62,8 @@ after ``reservation_ttl_s``.
 **Warnings**: with ``warn_at`` set, the first settle that brings a scope's
 counter past that share of its limit in a period reports it once
 (:meth:`BudgetBook.crossed`); the plugin turns it into a log line and the
-turn's ``budget.warning`` event. Which were reported is kept in memory: after
-a restart a scope already past its share warns once more.
+turn's ``budget.warning`` event. Which were reported is kept in memory and
+in the store's key-value namespace, so a restart does not repeat one.
 """
 
 from __future__ import annotations
@@ -556,10 +556,11 @@ class BudgetBook:
     def in_flight(self) -> int:
         return len(self._inflight)
 
-    def crossed(self, session_key: str, agent_id: str) -> list[dict[str, Any]]:
+    async def crossed(self, session_key: str, agent_id: str) -> list[dict[str, Any]]:
         """The scopes of this call that are past ``warn_at`` of their limit for the first time this period.
 
-        Each: ``{"scope", "unit", "used", "limit", "share", "period_start"}``.
+        Each: ``{"scope", "unit", "used", "limit", "share", "period_start"}``. A warning sent is
+        kept in the store's key-value namespace too, so a restarted gateway does not send it again.
         """
         warn_at = self.config.warn_at
         if warn_at is None:
@@ -584,11 +585,27 @@ class BudgetBook:
             if len(self._warned) > 2 * MAX_SESSION_COUNTERS:
                 self._warned.clear()
             self._warned[mark] = period
+            if not await self._first_warning(scope.name, key, period):
+                continue
             out.append({
                 "scope": scope.name, "unit": scope.unit, "used": round(used, 6) if scope.usd else used,
                 "limit": scope.limit, "share": round(used / scope.limit, 4), "period_start": period or None,
             })
         return out
+
+    async def _first_warning(self, scope: str, key: CounterKey, period: str) -> bool:
+        """Record in the store that ``scope`` warned in ``period``; ``False`` if it had already."""
+        kv_get, kv_set = getattr(self.store, "kv_get", None), getattr(self.store, "kv_set", None)
+        if kv_get is None or kv_set is None:
+            return True
+        name = f"warned:{scope}:{key[2]}"
+        try:
+            if await asyncio.to_thread(kv_get, KV_NAMESPACE, name) == (period or "life"):
+                return False
+            await asyncio.to_thread(kv_set, KV_NAMESPACE, name, period or "life")
+        except Exception as exc:  # noqa: BLE001 - a warning is worth more than its bookkeeping
+            log.warning("event=budget_warning_not_stored error=%s", f"{type(exc).__name__}: {exc}")
+        return True
 
     # ------------------------------------------------------------ reporting
 

@@ -251,7 +251,7 @@ class MeteringPlugin:
             if budgets is not None:
                 first = await budgets.settle(call.call_id, session_key, agent_id, usage.total, ts, cost)
                 if ts is not None:
-                    warnings = budgets.crossed(session_key, agent_id)
+                    warnings = await budgets.crossed(session_key, agent_id)
                 if first:
                     try:
                         await budgets.remember_session_start(session_key, ts or "")

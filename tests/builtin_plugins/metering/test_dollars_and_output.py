@@ -111,21 +111,29 @@ async def test_person_and_dollar_counters_come_back_from_the_store(tmp_path):
     store.close()
 
 
-async def test_warnings_come_once_per_scope_and_period():
-    book = _book(daily=1000, person=BudgetLimits(daily=100), warn_at=0.8)
+async def test_warnings_come_once_per_scope_and_period_even_across_a_restart(tmp_path):
+    store = SQLiteStore(str(tmp_path / "s.db"))
+    config = BudgetsConfig(daily=1000, person=BudgetLimits(daily=100), warn_at=0.8)
+    book = BudgetBook(config, store, lambda: NOW)
     await book.load_periodic()
     await book.admit("c1", "a:t:alice:main", "a", 1, 10)  # loads alice's counter
     await book.settle("c1", "a:t:alice:main", "a", 70, TS)
-    assert book.crossed("a:t:alice:main", "a") == []
+    assert await book.crossed("a:t:alice:main", "a") == []
     await book.settle("c2", "a:t:alice:main", "a", 10, TS)
-    assert [w["scope"] for w in book.crossed("a:t:alice:main", "a")] == ["person:daily"]
-    assert book.crossed("a:t:alice:main", "a") == []  # once
+    assert [w["scope"] for w in await book.crossed("a:t:alice:main", "a")] == ["person:daily"]
+    assert await book.crossed("a:t:alice:main", "a") == []  # once
     book.commit("a:t:alice:main", "a", 800, TS)
-    [warning] = book.crossed("a:t:alice:main", "a")
+    [warning] = await book.crossed("a:t:alice:main", "a")
     assert warning == {"scope": "daily", "unit": "tokens", "used": 880, "limit": 1000, "share": 0.88,
                        "period_start": "2026-05-05T00:00:00Z"}
+    # a restarted gateway (a new book on the same store) knows they were sent
+    again = BudgetBook(config, store, lambda: NOW)
+    await again.load_periodic()
+    again.commit("a:t:alice:main", "a", 1, TS)
+    assert await again.crossed("a:t:alice:main", "a") == []
     book.commit("a:t:alice:main", "a", 1, "2026-05-06T00:00:01.000000Z")  # a new day: may warn again
-    assert book.crossed("a:t:alice:main", "a") == []
+    assert await book.crossed("a:t:alice:main", "a") == []  # (the day's counter is at 1 of 1000)
+    store.close()
 
 
 # ---------------------------------------------------------------- through the gateway
