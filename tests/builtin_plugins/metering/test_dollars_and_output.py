@@ -345,3 +345,30 @@ async def test_the_openai_faces_user_is_a_person_and_its_warning_is_left_out(tmp
     assert third[0] == 429 and '"budget exceeded (person:daily_usd: $0.01 of $0.01)"' in third[1]
     assert '"insufficient_quota"' in third[1]
     assert dave[0] == 200  # another user, another budget
+
+
+async def test_a_plugins_memory_call_is_checked_against_the_persons_dollars_too(tmp_path):
+    from exoclaw_hooks import LLMRequest, Message, Route
+
+    provider = ScriptedProvider()
+    provider.enqueue(*scripted(5, Usage(1000, 400)))  # $0.005 a call
+    settings = scripted_settings(
+        data_dir=tmp_path, budgets=BudgetsConfig(person=BudgetLimits(daily_usd=0.005)),
+        pricing={"scripted:m1": PRICE},
+    )
+    async with running_gateway(settings, plugins=[("scripted", ScriptedPlugin(provider))]) as gw:
+        fix_estimate(gw, 100)
+        async with gw.client() as c:
+            assert error_of(await c.chat(CHAT)) is None  # alice's turn spends her day's $0.005
+        agent = gw.rt.settings.agents["default"]
+        request = LLMRequest(model="m1", system="extract facts", messages=(Message("user", "hello"),), max_tokens=500)
+        with pytest.raises(BudgetExceeded) as info:
+            await gw.rt.host.llm(request, agent=agent, route=Route("default", "default:test:alice:main"),
+                                 kind="memory")
+        reply = await gw.rt.host.llm(request, agent=agent, route=Route("default", "default:test:bob:main"),
+                                     kind="memory")
+    assert str(info.value) == "budget exceeded (person:daily_usd: $0.01 of $0.01)"
+    # bob's $0.005 pays for 100 input tokens at $1.25/M and 487 output tokens at $10/M: max_tokens lowered to fit
+    assert reply.text == "ok" and provider.history[-1].output_limit == 487
+    assert provider.history[-1].max_tokens == 377
+    assert len(provider.history) == 2
