@@ -18,7 +18,6 @@ from typing import Any, Awaitable, Callable
 
 from exoclaw_hooks import (
     AgentConfig,
-    count_chars,
     BudgetExceeded,
     LLMCall,
     LLMCallResult,
@@ -32,6 +31,7 @@ from exoclaw_hooks import (
     ToolCall,
     ToolUseEvent,
     Usage,
+    count_chars,
 )
 
 from .. import hookcall
