@@ -350,6 +350,9 @@ class LLMCallResult:
     ttft_s: float | None = None
     error: str | None = None
     stop_reason: str | None = None
+    #: the output the core counted on the stream (``count_chars``' rule): what a provider that
+    #: reports no usage may be charged
+    output_estimate: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ Hooks:
   passed ``warn_at``) for the turn's events. A failed call that used no tokens
   leaves no record (its reservation is released); a call whose upstream
   answered without reporting usage is charged its input estimate and its
-  reserved output, recorded ``estimated``.
+  reserved output (no budget: the output the core counted), recorded
+  ``estimated``.
 * ``register_methods`` — RPC ``budget.status``.
 * ``status_info`` — ``{"budgets": {"scopes": [...]}}`` in ``status``.
 * ``gateway_startup`` — reads today's and this month's counters from the store.
@@ -210,9 +211,9 @@ class MeteringPlugin:
             # never does, a stream cut past its max_tokens: charge the estimate and the reserved output
             if reservation is not None:
                 usage = Usage(reservation.input_est, reservation.max_out)
-            else:
+            else:  # no budget reserved anything: what the core counted on the stream
                 usage = Usage(self.estimator.estimate(call.provider, call.model, call.request)[0],
-                              output_allowance(call.request.max_tokens))
+                              max(1, result.output_estimate))
             used_any = estimated = True
         cost, priced = self.prices.cost(call.provider, call.model, usage)
         ts: str | None = None

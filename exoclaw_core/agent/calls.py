@@ -104,12 +104,12 @@ async def make_call(
     ``outcome.error`` (the observers have heard it); a cancellation (a
     deadline, a shutdown) still tells them the call ended, then propagates.
 
-    A call with an ``output_limit`` (a budget reserved that much output and
-    lowered ``max_tokens`` to fit it) has what it streams counted as it
-    arrives (``exoclaw_hooks.count_chars``: the rule input estimates use);
-    past the limit the upstream is ignoring ``max_tokens``, so the call is
-    cut: nothing more is relayed, the upstream request is closed, and
-    ``outcome.cut`` and ``outcome.error`` say so.
+    What a call streams is counted as it arrives (``exoclaw_hooks.count_chars``:
+    the rule input estimates use; ``LLMCallResult.output_estimate``). A call
+    with an ``output_limit`` (a budget reserved that much output and lowered
+    ``max_tokens`` to fit it) that streams past it has an upstream ignoring
+    ``max_tokens``, so the call is cut: nothing more is relayed, the upstream
+    request is closed, and ``outcome.cut`` and ``outcome.error`` say so.
     """
     target = CallTarget(call.provider, call.model)
     out = CallOutcome()
@@ -127,23 +127,21 @@ async def make_call(
                     if on_first is not None:
                         on_first()
                 if isinstance(event, TextDelta):
-                    if limit is not None:
-                        a, d = count_chars(event.text)
-                        latin, dense = latin + a, dense + d
-                        if dense + -(-latin // 4) > limit:
-                            out.cut = True
-                            break
+                    a, d = count_chars(event.text)
+                    latin, dense = latin + a, dense + d
+                    if limit is not None and dense + -(-latin // 4) > limit:
+                        out.cut = True
+                        break
                     chunks.append(event.text)
                     if on_text is not None:
                         await on_text(event.text)
-                elif isinstance(event, ToolUseEvent):
-                    if limit is not None:  # a tool call's name and input are output too
-                        a, d = count_chars(event.call.name + json.dumps(dict(event.call.input), ensure_ascii=False,
-                                                                         default=str))
-                        latin, dense = latin + a, dense + d
-                        if dense + -(-latin // 4) > limit:
-                            out.cut = True
-                            break
+                elif isinstance(event, ToolUseEvent):  # a tool call's name and input are output too
+                    a, d = count_chars(event.call.name + json.dumps(dict(event.call.input), ensure_ascii=False,
+                                                                     default=str))
+                    latin, dense = latin + a, dense + d
+                    if limit is not None and dense + -(-latin // 4) > limit:
+                        out.cut = True
+                        break
                     out.calls.append(event.call)
                 else:
                     out.usage, out.stop_reason = event.usage, event.stop_reason
@@ -162,7 +160,8 @@ async def make_call(
         out.error = str(exc)
     except asyncio.CancelledError:
         # observers (metering's reservation) must still hear that the call ended
-        result = LLMCallResult(out.usage, time.perf_counter() - t0, ttft, "cancelled", out.stop_reason)
+        result = LLMCallResult(out.usage, time.perf_counter() - t0, ttft, "cancelled", out.stop_reason,
+                               dense + -(-latin // 4))
         await hookcall.call_all(rt.pm, "after_llm_call", call=call, result=result)
         raise
     duration = time.perf_counter() - t0
@@ -175,7 +174,7 @@ async def make_call(
     rt.metrics.tokens.labels("output").inc(out.usage.output_tokens)
     if target.provider != call.provider or target.model != call.model:
         call = replace(call, provider=target.provider, model=target.model)
-    result = LLMCallResult(out.usage, duration, ttft, out.error, out.stop_reason)
+    result = LLMCallResult(out.usage, duration, ttft, out.error, out.stop_reason, dense + -(-latin // 4))
     log.info(
         "event=llm_call kind=%s provider=%s model=%s iteration=%d input_tokens=%d output_tokens=%d ms=%.1f%s",
         call.kind, target.provider, target.model, call.iteration, out.usage.input_tokens, out.usage.output_tokens,

@@ -372,3 +372,15 @@ async def test_a_plugins_memory_call_is_checked_against_the_persons_dollars_too(
     assert reply.text == "ok" and provider.history[-1].output_limit == 487
     assert provider.history[-1].max_tokens == 377
     assert len(provider.history) == 2
+
+
+async def test_without_a_budget_a_call_reporting_no_usage_is_charged_what_was_counted(tmp_path):
+    provider = ScriptedProvider()
+    provider.enqueue(Script(text=["a reply of about ", "ten tokens, counted ", "on the way"], usage=Usage(0, 0)))
+    async with running_gateway(scripted_settings(data_dir=tmp_path),
+                               plugins=[("scripted", ScriptedPlugin(provider))]) as gw:
+        fix_estimate(gw, 40)
+        async with gw.client() as c:
+            assert error_of(await c.chat(CHAT)) is None
+        [row] = await gw.rt.store.usage_report("model")
+    assert (row["input_tokens"], row["output_tokens"], row["estimated_calls"]) == (40, 12, 1)  # 47 characters / 4
