@@ -33,6 +33,11 @@ class Metrics:
         )
         self.webhooks = Counter("exoclaw_webhooks", "Webhook deliveries by channel and outcome", ["channel", "outcome"], registry=r)
         self.budget_refusals = Counter("exoclaw_budget_refusals", "Calls refused by a budget", ["scope"], registry=r)
+        self.budget_warnings = Counter(
+            "exoclaw_budget_warnings", "Budget scopes that passed their warn_at share (once per period)", ["scope"],
+            registry=r)
+        self.output_cuts = Counter(
+            "exoclaw_llm_output_cuts", "Calls cut for streaming past their max_tokens", ["provider"], registry=r)
         self.errors = Counter("exoclaw_errors", "Errors by kind", ["kind"], registry=r)
 
     def render(self) -> bytes:

@@ -28,7 +28,7 @@ from ._errors import (
 from ._host import HookCaller, Host
 from ._settings import ConfigContext, SettingsTable
 from ._specs import hookimpl
-from ._tokens import estimate_tokens
+from ._tokens import count_chars, estimate_tokens
 from ._logs import log_value
 from ._storage import (
     INBOX_STATES,
@@ -75,7 +75,7 @@ from ._types import (
 )
 
 __all__ = [
-    "hookimpl", "estimate_tokens", "log_value",
+    "hookimpl", "estimate_tokens", "count_chars", "log_value",
     # errors
     "ExoclawError", "ConfigError", "BudgetExceeded", "ProviderError", "ToolError", "ChannelError",
     "InvalidParams",

@@ -4,7 +4,8 @@
 
     ExoclawError
      ├── ConfigError          invalid configuration (start-up stops, each problem listed)
-     ├── BudgetExceeded       before_llm_call refuses a call: "token budget exceeded (<scope>: <used>/<limit>)"
+     ├── BudgetExceeded       before_llm_call refuses a call: "token budget exceeded (<scope>: <used>/<limit>)",
+ │                        a dollar scope "budget exceeded (<scope>: $<used> of $<limit>)"
      ├── ProviderError        a provider failed: "provider error: <reason>"
      ├── ToolError            a tool failed: becomes a tool_result with is_error true
      ├── ChannelError         a webhook is refused with an HTTP status (400 bad payload, 401 failed check)
@@ -31,12 +32,27 @@ class ConfigError(ExoclawError):
 class BudgetExceeded(ExoclawError):
     """Raised by ``before_llm_call`` to refuse a call; no provider request is made.
 
-    ``used`` is what the scope had used before this call.
+    ``used`` is what the scope had used before this call, in its ``unit``:
+    ``"tokens"`` (``token budget exceeded (session: 9500/10000)``) or ``"usd"``
+    (``budget exceeded (daily_usd: $4.98 of $5.00)``, to the cent: a call is
+    refused when its worst case does not fit, so what was used may read a
+    little under the limit).
     """
 
-    def __init__(self, scope: str, used: int, limit: int):
-        self.scope, self.used, self.limit = scope, int(used), int(limit)
-        super().__init__(f"token budget exceeded ({scope}: {self.used}/{self.limit})")
+    def __init__(self, scope: str, used: float, limit: float, unit: str = "tokens"):
+        self.scope, self.unit = scope, unit
+        if unit == "usd":
+            self.used, self.limit = float(used), float(limit)
+            text = f"budget exceeded ({scope}: {_dollars(self.used)} of {_dollars(self.limit)})"
+        else:
+            self.used, self.limit = int(used), int(limit)
+            text = f"token budget exceeded ({scope}: {self.used}/{self.limit})"
+        super().__init__(text)
+
+
+def _dollars(amount: float) -> str:
+    """``$4.98``: to the cent."""
+    return f"${amount:,.2f}"
 
 
 class ProviderError(ExoclawError):

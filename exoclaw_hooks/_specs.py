@@ -242,7 +242,9 @@ def before_llm_call(call: "LLMCall") -> "LLMRequest | Awaitable[LLMRequest | Non
 
     :param call: an :class:`LLMCall`.
     :returns: ``None``, or a replacement :class:`LLMRequest` (e.g. a smaller
-        ``max_tokens``).
+        ``max_tokens``, with ``output_limit`` set: the core cuts a stream
+        that goes past that many counted tokens, so a budget that reserved
+        the output can count on it whatever the upstream does).
     :raises BudgetExceeded: to refuse the call (no provider request is made).
     """
 
@@ -269,7 +271,10 @@ def after_llm_call(call: "LLMCall", result: "LLMCallResult") -> "dict[str, Any] 
         actually answered when the fallback did).
     :param result: an :class:`LLMCallResult` (usage, duration, error).
     :returns: ``None``, or a dict ``{"cost_usd": float, "priced": bool}``
-        that the core adds into the turn's ``usage`` event.
+        that the core adds into the turn's ``usage`` event, optionally with
+        ``"budget_warnings": [{"scope", "unit", "used", "limit", "share",
+        "period_start"}, ...]``: each becomes a ``budget.warning`` event of the
+        turn and counts in ``exoclaw_budget_warnings_total{scope}``.
     """
 
 

@@ -49,6 +49,8 @@ class UsageRecord:
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
     priced: bool = True
+    #: the provider reported no usage: the counts are the gateway's estimate and reservation
+    estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,9 @@ class Store(Protocol):
     async def sum_tokens(
         self, since: str, *, session_key: str | None = None, agent_id: str | None = None
     ) -> int: ...
+    async def sum_usage(
+        self, since: str, *, session_key: str | None = None, agent_id: str | None = None, person: str | None = None
+    ) -> tuple[int, float]: ...  # (input + output tokens, USD) since then; person: "channel:account" as in session keys
     async def usage_report(self, by: str, session_key: str | None = None) -> list[dict[str, Any]]: ...
 
     # semantic memory

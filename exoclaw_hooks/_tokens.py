@@ -16,12 +16,17 @@ _DENSE = re.compile(r"[^\x00-\u024f\u2000-\u206f]")
 CHARS_PER_TOKEN = 4.0
 
 
+def count_chars(text: str) -> tuple[int, int]:
+    """``(latin, dense)``: the characters of ``text`` counted by the Latin ratio, and those counted one token each."""
+    if text.isascii():
+        return len(text), 0
+    dense = len(_DENSE.findall(text))
+    return len(text) - dense, dense
+
+
 def estimate_tokens(text: str, chars_per_token: float = CHARS_PER_TOKEN) -> int:
     """Tokens ``text`` may take: Latin characters / ``chars_per_token`` (rounded up) + one per dense character."""
     if not text:
         return 0
-    if text.isascii():
-        return int(-(-len(text) // chars_per_token))
-    dense = len(_DENSE.findall(text))
-    latin = len(text) - dense
+    latin, dense = count_chars(text)
     return dense + (int(-(-latin // chars_per_token)) if latin else 0)

@@ -182,6 +182,10 @@ class LLMRequest:
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()
     max_tokens: int = 4096
+    #: the most output, counted by ``exoclaw_hooks.count_chars``' rule, this call may stream (set by a
+    #: budget that reserved it; ``None``: no limit): past it the core cuts the stream, whatever the
+    #: upstream does with ``max_tokens``. Providers do not send it.
+    output_limit: int | None = None
 
 
 # Stream events a provider yields, in order. A provider's stream ends after
@@ -346,6 +350,9 @@ class LLMCallResult:
     ttft_s: float | None = None
     error: str | None = None
     stop_reason: str | None = None
+    #: the output the core counted on the stream (``count_chars``' rule): what a provider that
+    #: reports no usage may be charged
+    output_estimate: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,49 +1,69 @@
-"""Token budgets: counters per scope, reservations for calls in flight (SPEC §8).
+"""Budgets in tokens and dollars: counters per scope, reservations for calls in flight (SPEC §8).
 
 Scopes, in the order they are checked and named in a refusal::
 
-    session, daily, monthly, agent:<id>:session, agent:<id>:daily, agent:<id>:monthly
+    session, daily, monthly, session_usd, daily_usd, monthly_usd,
+    agent:<id>:<same six>, person:<same six>
 
-A budget counts tokens = input + output (cache reads and writes are priced,
-not budgeted). ``session`` is a session's whole life, ``daily`` the UTC day,
-``monthly`` the UTC calendar month; the agent scopes count only that agent's
-calls. The clock is the gateway's (``host.now()``), injectable in tests.
+A token budget counts tokens = input + output (cache reads and writes are
+priced, not budgeted); a dollar budget counts the calls' cost. ``session``
+is a session's whole life, ``daily`` the UTC day, ``monthly`` the UTC
+calendar month; the agent scopes count only that agent's calls, a person
+scope one person's (the channel + account of the session key: every person
+has a budget of their own). The clock is the gateway's (``host.now()``),
+injectable in tests.
 
-**Counters** (what was committed) live in memory and come from the store:
-a counter is initialised once with ``store.sum_tokens(period_start, ...)``
-(daily and monthly ones at start-up, a session's on its first use), and from
-then on every usage record of this gateway is added to it after it was
-stored. A day or month rolls over without reading the store again: the
-counter of the new period starts at 0 and each record counts in the period
-of its own timestamp (a call that started before midnight and ended after it
-counts in the new day, as its record does).
+**Counters** (what was committed, tokens and USD) live in memory and come
+from the store: a counter is initialised once with ``store.sum_tokens`` /
+``store.sum_usage`` (daily and monthly ones at start-up, a session's or a
+person's on first use), and from then on every usage record of this gateway
+is added to it after it was stored. A day or month rolls over without
+reading the store again: the counter of the new period starts at 0 and each
+record counts in the period of its own timestamp.
 
 **Reservations** keep concurrent turns from overspending. An admitted call
-holds ``input estimate + max_tokens`` (its worst case) until it is settled
-in ``after_llm_call`` — committed if it used tokens, released either way. A
-new call with input estimate ``e`` is checked, for every scope, against the
-committed tokens ``used`` and the reservations ``others`` of the other calls
-in flight in that scope:
+holds its worst case — the input estimate plus the output reserved for it,
+in tokens and priced (input at the dearest of the model's input, cache-read
+and cache-write prices) — until it is settled in ``after_llm_call``. A new
+call with input ``e`` (in a scope's unit) is checked, for every scope,
+against the committed ``used`` and the reservations ``others`` of the other
+calls in flight in that scope:
 
 * ``used + others.input + e > limit`` → refused (the first such scope is
-  named; ``<used>`` in the text is ``used``, what was spent before this
-  call). With nothing in flight this is exactly "used + estimate > limit".
-* else ``used + others.worst_case + e > limit`` → the call *waits* (an
-  ``asyncio.Condition``, at most ``wait_timeout_s``) for calls in flight to
-  settle, then is checked again — it may fit once their real output is
-  known. Past the timeout it is refused.
-* else admitted: its reservation joins the others.
+  named with what it had ``used`` before this call).
+* else the output that still fits is ``limit - used - others.worst - e``
+  (divided by the output price for a dollar scope); the call's output is
+  reserved as the least of that over its scopes and its ``max_tokens``, and
+  the call is *sent* with ``max_tokens`` lowered to fit it: the core cuts a
+  stream that goes past it (an upstream ignoring ``max_tokens``), so no
+  call can spend more than was reserved for it.
+* a call for which less than a useful output fits (``min(max_tokens, 256)``)
+  *waits* (at most ``wait_timeout_s``) while other calls are in flight in
+  the scope that is short — they may use less than they reserved — and is
+  then checked again; with nothing to wait for it is admitted with what
+  fits, and at least ``least_out`` (the output of ``max_tokens = 1``): a
+  call whose input reaches the limit exactly is still allowed (SPEC §8), so
+  a budget is overspent by at most that one call's least output.
 
-A call's own output is never reserved against itself (so a session of 2,000
-tokens with ``max_tokens = 4096`` still works): with estimates right, the
-only tokens no check accounted for are the output of the last call admitted,
-so concurrent turns overspend by at most one call's output.
+A waiter takes the current *wake-up* future in the same step as its check
+(no ``await`` between them), and every release of a reservation resolves
+that future and starts a new one: a settle can never fall between a
+waiter's check and its wait and go unheard (with an ``asyncio.Condition``
+it could: a waiter re-queueing for the condition's lock while others were
+being woken missed the next settle and slept for the whole
+``wait_timeout_s`` — the 30 s stall of issue 17).
 
 A reservation that is never settled (a turn cancelled at shutdown, another
 plugin refusing the call after this one admitted it) must not block a budget
 forever: turns of one session run one after another, so a new call of a
 session drops any older reservation of that session, and reservations expire
 after ``reservation_ttl_s``.
+
+**Warnings**: with ``warn_at`` set, the first settle that brings a scope's
+counter past that share of its limit in a period reports it once
+(:meth:`BudgetBook.crossed`); the plugin turns it into a log line and the
+turn's ``budget.warning`` event. Which were reported is kept in memory and
+in the store's key-value namespace, so a restart does not repeat one.
 """
 
 from __future__ import annotations
@@ -51,6 +71,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
+import math
 import re
 import time
 from collections import OrderedDict
@@ -59,32 +80,46 @@ from typing import Any, Callable
 
 from exoclaw_hooks import BudgetExceeded
 
-from .settings import BudgetLimits, BudgetsConfig
+from .settings import LIMIT_KEYS, BudgetLimits, BudgetsConfig
 
 log = logging.getLogger("exoclaw.metering")
 
 KINDS = ("session", "daily", "monthly")
 KV_NAMESPACE = "metering"
-#: session counters kept in memory before the idle ones are dropped (re-read from the store on use)
+#: session and person counters kept in memory before the idle ones are dropped (re-read from the store on use)
 MAX_SESSION_COUNTERS = 50_000
+#: dollar comparisons ignore float noise below this
+EPSILON_USD = 1e-9
 
-CounterKey = tuple[str, str | None]  # ("session", session key) | ("daily"|"monthly", agent id or None)
+#: ``(kind, who, id)``: who is "" (everyone), "agent", "person" or "session"
+CounterKey = tuple[str, str, str]
+
+
+class UnpricedCall(Exception):
+    """A dollar budget applies to a call of a model that has no price: it cannot be checked."""
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
     """One configured limit."""
 
-    name: str  # "session", "daily", "agent:work:monthly" …
+    name: str  # "session", "daily_usd", "agent:work:monthly", "person:daily_usd" …
     kind: str  # "session" | "daily" | "monthly"
-    limit: int
+    limit: float  # tokens, or USD when ``usd``
     agent: str | None = None  # None: every agent
+    usd: bool = False
+    person: bool = False  # one such budget per person
+
+    @property
+    def unit(self) -> str:
+        return "usd" if self.usd else "tokens"
 
 
 @dataclass(slots=True)
 class Counter:
     period: str  # ISO start of the period ("" for a session: its whole life)
-    used: int
+    used: int  # tokens
+    usd: float = 0.0
     first_ts: str | None = None  # sessions: the first usage (budget.status' period_start)
 
 
@@ -93,14 +128,21 @@ class Reservation:
     call_id: str
     session_key: str
     agent_id: str
+    person: str
     input_est: int
     max_out: int
-    chars: int
+    in_usd: float  # the input estimate priced at the dearest input price
+    out_usd: float  # USD per output token
+    sample: Any  # the estimator's measure of the request, to learn from after the call
     created: float  # time.monotonic()
 
     @property
     def worst(self) -> int:
         return self.input_est + self.max_out
+
+    @property
+    def worst_usd(self) -> float:
+        return self.in_usd + self.max_out * self.out_usd
 
 
 def iso_utc(moment: _dt.datetime) -> str:
@@ -158,27 +200,46 @@ def agent_of_session(session_key: str) -> str:
     return _UNESCAPE.sub(lambda m: "%" if m.group(1) == "25" else ":", first)
 
 
+def person_of_session(session_key: str) -> str:
+    """The person of a session key: its ``channel:account`` parts as escaped in it ("" when it has none)."""
+    parts = session_key.split(":")
+    return f"{parts[1]}:{parts[2]}" if len(parts) == 4 else ""
+
+
+def _scopes_of(limits: Any, prefix: str, agent: str | None = None, person: bool = False) -> list[Scope]:
+    out = []
+    for key in LIMIT_KEYS:
+        limit = getattr(limits, key)
+        if limit is not None:
+            kind = key.removesuffix("_usd")
+            out.append(Scope(f"{prefix}{key}", kind, limit, agent, key.endswith("_usd"), person))
+    return out
+
+
 def configured_scopes(config: BudgetsConfig) -> list[Scope]:
-    """Every configured limit, in check order (agents in config order)."""
-    scopes = [Scope(k, k, getattr(config, k)) for k in KINDS if getattr(config, k) is not None]
+    """Every configured limit, in check order (agents in config order, then the person's)."""
+    scopes = _scopes_of(config, "")
     for agent_id, limits in config.agents.items():
         scopes.extend(_agent_scopes(agent_id, limits))
+    if config.person is not None:
+        scopes.extend(_scopes_of(config.person, "person:", person=True))
     return scopes
 
 
 def _agent_scopes(agent_id: str, limits: BudgetLimits) -> list[Scope]:
-    return [
-        Scope(f"agent:{agent_id}:{k}", k, getattr(limits, k), agent_id)
-        for k in KINDS
-        if getattr(limits, k) is not None
-    ]
+    return _scopes_of(limits, f"agent:{agent_id}:", agent_id)
+
+
+def refusal(scope: Scope, used: float) -> BudgetExceeded:
+    """The error naming ``scope`` with what it had used: tokens as ``used/limit``, dollars as ``$used of $limit``."""
+    return BudgetExceeded(scope.name, used, scope.limit, unit=scope.unit)
 
 
 class BudgetBook:
     """The counters and reservations of one gateway.
 
     :param config: the ``[budgets]`` table.
-    :param store: the :class:`exoclaw_hooks.Store` (``sum_tokens``, ``usage_report``, ``kv_*``).
+    :param store: the :class:`exoclaw_hooks.Store` (``sum_tokens``, ``sum_usage``, ``usage_report``, ``kv_*``).
     :param clock: the current UTC time (``host.now``).
     """
 
@@ -190,21 +251,26 @@ class BudgetBook:
         *,
         wait_timeout_s: float = 30.0,
         reservation_ttl_s: float = 1800.0,
+        useful_output: int = 256,
     ):
         self.config = config
         self.store = store
         self.clock = clock
         self.wait_timeout_s = wait_timeout_s
         self.reservation_ttl_s = reservation_ttl_s
+        self.useful_output = useful_output
         self.scopes = configured_scopes(config)
+        self.has_usd = any(s.usd for s in self.scopes)
         self.tracks_sessions = any(s.kind == "session" for s in self.scopes)
         self._by_agent: dict[str, list[Scope]] = {}
         self._counters: dict[CounterKey, Counter] = {}
-        self._sessions: OrderedDict[str, None] = OrderedDict()  # LRU of loaded session counters
+        self._lru: OrderedDict[CounterKey, None] = OrderedDict()  # loaded session and person counters
         self._loading: dict[CounterKey, asyncio.Future[None]] = {}
         self._inflight: dict[str, Reservation] = {}
-        self._cond: asyncio.Condition | None = None
-        self._waiting = 0
+        #: resolved (and replaced) whenever a reservation is released: what waiters wait on
+        self._released: asyncio.Future[None] | None = None
+        #: (scope name, counter key) -> the period it last warned in
+        self._warned: dict[tuple[str, CounterKey], str] = {}
 
     @property
     def enabled(self) -> bool:
@@ -218,26 +284,34 @@ class BudgetBook:
             self._by_agent[agent_id] = scopes
         return scopes
 
+    def needs_price(self, agent_id: str) -> bool:
+        """A dollar scope applies to the calls of ``agent_id``."""
+        return any(s.usd for s in self.scopes_for(agent_id))
+
     # ------------------------------------------------------------ counters
 
     @staticmethod
-    def _key(scope: Scope, session_key: str) -> CounterKey:
+    def _key(scope: Scope, session_key: str, person: str) -> CounterKey:
         if scope.kind == "session":
-            return ("session", session_key)
-        return (scope.kind, scope.agent)
+            return ("session", "session", session_key)
+        if scope.person:
+            return (scope.kind, "person", person)
+        if scope.agent is not None:
+            return (scope.kind, "agent", scope.agent)
+        return (scope.kind, "", "")
 
     async def load_periodic(self) -> None:
-        """Initialise the daily and monthly counters from the store (at start-up)."""
+        """Initialise the daily and monthly counters of everyone and of each agent from the store (at start-up)."""
         now = self.clock()
-        keys = {self._key(s, "") for s in self.scopes if s.kind != "session"}
+        keys = {self._key(s, "", "") for s in self.scopes if s.kind != "session" and not s.person}
         await asyncio.gather(*(self._ensure(k, now) for k in keys))
 
     async def _ensure(self, key: CounterKey, now: _dt.datetime) -> None:
         """Make sure ``key`` has a counter (read from the store once, shared by concurrent callers)."""
         counter = self._counters.get(key)
         if counter is not None:
-            if key[0] == "session":
-                self._sessions.move_to_end(key[1])  # type: ignore[arg-type]
+            if key in self._lru:
+                self._lru.move_to_end(key)
             return
         pending = self._loading.get(key)
         if pending is None:
@@ -246,49 +320,69 @@ class BudgetBook:
         await asyncio.shield(pending)
 
     async def _load(self, key: CounterKey, now: _dt.datetime) -> None:
-        kind, who = key
+        kind, who, ident = key
         period = period_start(kind, now)
-        if kind == "session":
-            used = await self.store.sum_tokens("", session_key=who)
+        filters: dict[str, str] = {}
+        if who == "session":
+            filters["session_key"] = ident
+        elif who == "agent":
+            filters["agent_id"] = ident
+        elif who == "person":
+            filters["person"] = ident
+        if self.has_usd or who == "person":
+            used, usd = await self.store.sum_usage(period, **filters)
         else:
-            used = await self.store.sum_tokens(period, agent_id=who)
+            used, usd = await self.store.sum_tokens(period, **filters), 0.0
         # everything this gateway records from now on is added by commit()
-        self._counters[key] = Counter(period, int(used))
-        if kind == "session":
-            self._sessions[who] = None  # type: ignore[index]
-            self._evict_sessions()
+        self._counters[key] = Counter(period, int(used), float(usd))
+        if who in ("session", "person"):
+            self._lru[key] = None
+            self._evict()
 
-    def _evict_sessions(self) -> None:
-        if len(self._sessions) <= MAX_SESSION_COUNTERS:
+    def _evict(self) -> None:
+        if len(self._lru) <= MAX_SESSION_COUNTERS:
             return
-        busy = {r.session_key for r in self._inflight.values()}
-        for session_key in list(self._sessions):
-            if len(self._sessions) <= MAX_SESSION_COUNTERS:
+        busy: set[CounterKey] = set()
+        for r in self._inflight.values():
+            busy.add(("session", "session", r.session_key))
+            busy.update((k, "person", r.person) for k in ("daily", "monthly"))
+        for key in list(self._lru):
+            if len(self._lru) <= MAX_SESSION_COUNTERS:
                 break
-            if session_key not in busy:
-                del self._sessions[session_key]
-                self._counters.pop(("session", session_key), None)
+            if key not in busy:
+                del self._lru[key]
+                self._counters.pop(key, None)
 
-    def _used(self, key: CounterKey, now: _dt.datetime) -> tuple[int, str]:
-        """``(committed tokens, period start)`` of ``key`` at ``now`` (rolling the period over)."""
+    def _counter(
+        self, key: CounterKey, now: _dt.datetime, periods: tuple[str, str] | None = None
+    ) -> tuple[Counter, str]:
+        """The counter of ``key`` at ``now`` (rolling the period over) and its period start;
+        ``periods``: ``_periods(now)`` when the caller has it already."""
         counter = self._counters[key]
         kind = key[0]
         if kind == "session":
-            return counter.used, ""
-        day, month = _periods(now)
+            return counter, ""
+        day, month = periods or _periods(now)
         period = day if kind == "daily" else month
         if counter.period < period:  # a new day / month: nothing spent in it yet
-            counter.period, counter.used = period, 0
+            counter.period, counter.used, counter.usd = period, 0, 0.0
+        return counter, period
+
+    def _used(self, key: CounterKey, now: _dt.datetime) -> tuple[int, str]:
+        """``(committed tokens, period start)`` of ``key`` at ``now``."""
+        counter, period = self._counter(key, now)
         return counter.used, period
 
-    def commit(self, session_key: str, agent_id: str, tokens: int, ts: str) -> bool:
-        """Add a stored record's ``tokens`` (made at ``ts``) to the loaded counters it belongs to.
+    def commit(self, session_key: str, agent_id: str, tokens: int, ts: str, usd: float = 0.0) -> bool:
+        """Add a stored record's ``tokens`` and ``usd`` (made at ``ts``) to the loaded counters it belongs to.
 
         Returns ``True`` when this was the first usage of a tracked session.
         """
         first = False
-        for key in (("session", session_key), ("daily", None), ("monthly", None), ("daily", agent_id),
-                    ("monthly", agent_id)):
+        person = person_of_session(session_key)
+        for key in (("session", "session", session_key), ("daily", "", ""), ("monthly", "", ""),
+                    ("daily", "agent", agent_id), ("monthly", "agent", agent_id),
+                    ("daily", "person", person), ("monthly", "person", person)):
             counter = self._counters.get(key)
             if counter is None:  # not tracked, or not loaded yet: the store has the record
                 continue
@@ -298,21 +392,24 @@ class BudgetBook:
                     counter.first_ts = ts
                     first = True
                 counter.used += tokens
+                counter.usd += usd
                 continue
             period = _period_of_ts(kind, ts)
             if period == counter.period:
                 counter.used += tokens
+                counter.usd += usd
             elif period > counter.period:
-                counter.period, counter.used = period, tokens
+                counter.period, counter.used, counter.usd = period, tokens, usd
             # a record of an earlier period (clock moved back): not this period's
         return first
 
     # ------------------------------------------------------------ admission
 
-    def _condition(self) -> asyncio.Condition:
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        return self._cond
+    def _wake_waiters(self) -> None:
+        """A reservation was released: every call waiting to be admitted checks again."""
+        released, self._released = self._released, None
+        if released is not None and not released.done():
+            released.set_result(None)
 
     def _purge(self, session_key: str, now_mono: float) -> None:
         stale = [
@@ -326,119 +423,247 @@ class BudgetBook:
                 "event=budget_reservation_dropped agent=%s tokens=%d reason=%s",
                 r.agent_id, r.worst, "expired" if r.session_key != session_key else "superseded",
             )
+        if stale:
+            self._wake_waiters()
 
     def _check(
-        self, scopes: list[Scope], session_key: str, agent_id: str, estimate: int, now: _dt.datetime
-    ) -> tuple[str, Scope | None, int]:
-        """``("ok"|"wait"|"refuse", scope, used)`` for a new call (see the module docstring)."""
-        waiting: tuple[Scope, int] | None = None
+        self, scopes: list[Scope], session_key: str, agent_id: str, person: str, estimate: int,
+        in_usd: float, out_usd: float, max_out: int, least: int, now: _dt.datetime,
+    ) -> tuple[str, Scope | None, float, int]:
+        """``(verdict, scope, used, output)`` for a new call: ``"ok"`` with the output to reserve,
+        ``"wait"`` or ``"refuse"`` naming a scope and what it had used (see the module docstring)."""
+        waiting: tuple[Scope, float] | None = None
         inflight = self._inflight.values()
+        useful = max(least, min(max_out, self.useful_output))
+        output = max_out
+        periods = _periods(now)
         for scope in scopes:
-            used, _ = self._used(self._key(scope, session_key), now)
-            others_in = others_worst = 0
+            if scope.person and not person:
+                continue
+            counter, _ = self._counter(self._key(scope, session_key, person), now, periods)
+            others_in = others_worst = 0.0
+            busy = False
             if inflight:
                 for r in inflight:
-                    if (
-                        r.session_key == session_key
-                        if scope.kind == "session"
-                        else scope.agent is None or r.agent_id == scope.agent
-                    ):
-                        others_in += r.input_est
-                        others_worst += r.worst
-            if used + others_in + estimate > scope.limit:
-                return "refuse", scope, used
-            if waiting is None and used + others_worst + estimate > scope.limit:
+                    if scope.kind == "session":
+                        mine = r.session_key == session_key
+                    elif scope.person:
+                        mine = r.person == person
+                    else:
+                        mine = scope.agent is None or r.agent_id == scope.agent
+                    if mine:
+                        busy = True
+                        if scope.usd:
+                            others_in += r.in_usd
+                            others_worst += r.worst_usd
+                        else:
+                            others_in += r.input_est
+                            others_worst += r.worst
+            if scope.usd:
+                used: float = counter.usd
+                cost_in, per_out, slack = in_usd, out_usd, EPSILON_USD
+            else:
+                used, cost_in, per_out, slack = counter.used, estimate, 1.0, 0.0
+            if used + others_in + cost_in > scope.limit + slack:
+                return "refuse", scope, used, 0
+            room = scope.limit - used - others_worst - cost_in + slack
+            fits = max_out if per_out <= 0 else max(0, min(max_out, math.floor(room / per_out)))
+            if fits < useful and busy and waiting is None:
                 waiting = (scope, used)
+            output = min(output, max(fits, least))
         if waiting is not None:
-            return "wait", waiting[0], waiting[1]
-        return "ok", None, 0
+            return "wait", waiting[0], waiting[1], 0
+        return "ok", None, 0, output
 
     async def admit(
-        self, call_id: str, session_key: str, agent_id: str, estimate: int, max_out: int, chars: int = 0
-    ) -> None:
-        """Admit a call (holding its reservation) or raise :class:`BudgetExceeded`."""
+        self, call_id: str, session_key: str, agent_id: str, estimate: int, max_out: int, sample: Any = None,
+        price: Any = None, least_out: int = 1,
+    ) -> int:
+        """Admit a call, holding its reservation; return the output tokens reserved for it (at most
+        ``max_out``, at least ``least_out``), or raise :class:`BudgetExceeded`.
+
+        ``price`` (a :class:`~.settings.Price`) is needed when a dollar scope applies
+        (:class:`UnpricedCall` without it).
+        """
         scopes = self.scopes_for(agent_id)
+        max_out = max(0, int(max_out))
         if not scopes:
-            return
+            return max_out
+        in_usd = out_usd = 0.0
+        if self.has_usd and any(s.usd for s in scopes):
+            if price is None:
+                raise UnpricedCall("the model has no price and a dollar budget applies")
+            dearest = max(price.input, price.input if price.cache_read is None else price.cache_read,
+                          price.input if price.cache_write is None else price.cache_write)
+            in_usd, out_usd = estimate * dearest / 1e6, price.output / 1e6
+        person = person_of_session(session_key)
         now = self.clock()
         counters = self._counters
         for scope in scopes:
-            key = self._key(scope, session_key)
-            if key not in counters or key[0] == "session":
+            if scope.person and not person:
+                continue
+            key = self._key(scope, session_key, person)
+            if key not in counters or key in self._lru:
                 await self._ensure(key, now)
         if self._inflight:
             self._purge(session_key, time.monotonic())
         deadline: float | None = None
         while True:
             now = self.clock()
-            verdict, scope, used = self._check(scopes, session_key, agent_id, estimate, now)
+            verdict, scope, used, output = self._check(
+                scopes, session_key, agent_id, person, estimate, in_usd, out_usd, max_out, min(least_out, max_out),
+                now)
             if verdict == "ok":
                 self._inflight[call_id] = Reservation(
-                    call_id, session_key, agent_id, estimate, max(0, int(max_out)), chars, time.monotonic()
+                    call_id, session_key, agent_id, person, estimate, output, in_usd, out_usd, sample,
+                    time.monotonic(),
                 )
-                return
+                return output
             assert scope is not None
             if verdict == "refuse":
-                raise BudgetExceeded(scope.name, used, scope.limit)
+                raise refusal(scope, used)
             loop = asyncio.get_running_loop()
             if deadline is None:
                 deadline = loop.time() + self.wait_timeout_s
             remaining = deadline - loop.time()
             if remaining <= 0:
                 log.warning("event=budget_wait_timeout scope=%s waited_s=%.1f", scope.name, self.wait_timeout_s)
-                raise BudgetExceeded(scope.name, used, scope.limit)
-            cond = self._condition()
-            async with cond:
-                self._waiting += 1
-                try:
-                    await asyncio.wait_for(cond.wait(), remaining)
-                except asyncio.TimeoutError:
-                    pass
-                finally:
-                    self._waiting -= 1
+                raise refusal(scope, used)
+            # taken in the same step as the check above: a release after it resolves this future
+            released = self._released
+            if released is None:
+                released = self._released = loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(released), remaining)
+            except asyncio.TimeoutError:
+                pass
 
     def reservation(self, call_id: str) -> Reservation | None:
         return self._inflight.get(call_id)
 
-    async def settle(self, call_id: str, session_key: str, agent_id: str, tokens: int, ts: str | None) -> bool:
-        """Commit a finished call's ``tokens`` (``ts``: its record's time; ``None``: nothing
+    async def settle(
+        self, call_id: str, session_key: str, agent_id: str, tokens: int, ts: str | None, usd: float = 0.0
+    ) -> bool:
+        """Commit a finished call's ``tokens`` and ``usd`` (``ts``: its record's time; ``None``: nothing
         recorded) and release its reservation, in one step. Returns :meth:`commit`'s answer."""
         first = False
-        if ts is not None and tokens > 0:
-            first = self.commit(session_key, agent_id, tokens, ts)
-        if self._inflight.pop(call_id, None) is not None and self._waiting:
-            cond = self._condition()
-            async with cond:
-                cond.notify_all()
+        if ts is not None and (tokens > 0 or usd > 0):
+            first = self.commit(session_key, agent_id, tokens, ts, usd)
+        if self._inflight.pop(call_id, None) is not None:
+            self._wake_waiters()
         return first
 
     def in_flight(self) -> int:
         return len(self._inflight)
 
+    async def crossed(self, session_key: str, agent_id: str) -> list[dict[str, Any]]:
+        """The scopes of this call that are past ``warn_at`` of their limit for the first time this period.
+
+        Each: ``{"scope", "unit", "used", "limit", "share", "period_start"}``. A warning sent is
+        kept in the store's key-value namespace too, so a restarted gateway does not send it again.
+        """
+        warn_at = self.config.warn_at
+        if warn_at is None:
+            return []
+        now = self.clock()
+        periods = _periods(now)
+        person = person_of_session(session_key)
+        out: list[dict[str, Any]] = []
+        for scope in self.scopes_for(agent_id):
+            if scope.person and not person:
+                continue
+            key = self._key(scope, session_key, person)
+            if key not in self._counters:
+                continue
+            counter, period = self._counter(key, now, periods)
+            used = counter.usd if scope.usd else counter.used
+            if scope.limit <= 0 or used < warn_at * scope.limit:
+                continue
+            mark = (scope.name, key)
+            if self._warned.get(mark) == period:
+                continue
+            if len(self._warned) > 2 * MAX_SESSION_COUNTERS:
+                self._warned.clear()
+            self._warned[mark] = period
+            if not await self._first_warning(scope.name, key, period):
+                continue
+            out.append({
+                "scope": scope.name, "unit": scope.unit, "used": round(used, 6) if scope.usd else used,
+                "limit": scope.limit, "share": round(used / scope.limit, 4), "period_start": period or None,
+            })
+        return out
+
+    async def _first_warning(self, scope: str, key: CounterKey, period: str) -> bool:
+        """Record in the store that ``scope`` warned in ``period``; ``False`` if it had already."""
+        kv_get, kv_set = getattr(self.store, "kv_get", None), getattr(self.store, "kv_set", None)
+        if kv_get is None or kv_set is None:
+            return True
+        name = f"warned:{scope}:{key[2]}"
+        try:
+            if await asyncio.to_thread(kv_get, KV_NAMESPACE, name) == (period or "life"):
+                return False
+            await asyncio.to_thread(kv_set, KV_NAMESPACE, name, period or "life")
+        except Exception as exc:  # noqa: BLE001 - a warning is worth more than its bookkeeping
+            log.warning("event=budget_warning_not_stored error=%s", f"{type(exc).__name__}: {exc}")
+        return True
+
     # ------------------------------------------------------------ reporting
 
+    async def report_people(self) -> list[dict[str, Any]]:
+        """Every person's scopes (``person:daily`` …) for each person with usage on record, by person.
+
+        Each entry is :meth:`report`'s with ``"person"`` added (``channel:account`` as in session keys).
+        """
+        scopes = [s for s in self.scopes if s.person and s.kind != "session"]
+        if not scopes:
+            return []
+        rows = await self.store.usage_report("session")
+        people = sorted({p for p in (person_of_session(r["group"]) for r in rows) if p})
+        now = self.clock()
+        out: list[dict[str, Any]] = []
+        for person in people:
+            for scope in scopes:
+                key = self._key(scope, "", person)
+                await self._ensure(key, now)
+                counter, start = self._counter(key, now)
+                entry = {"scope": scope.name, "person": person,
+                         "used": round(counter.usd, 6) if scope.usd else counter.used,
+                         "limit": scope.limit, "period_start": start}
+                if scope.usd:
+                    entry["unit"] = "usd"
+                out.append(entry)
+        return out
+
     async def report(self, session_key: str | None = None) -> list[dict[str, Any]]:
-        """``budget.status``: one entry per configured limit; session scopes only for ``session_key``."""
+        """``budget.status``: one entry per configured limit; session and person scopes only for ``session_key``.
+
+        Each: ``{"scope", "used", "limit", "period_start"}`` (SPEC §4), plus ``"unit": "usd"`` for a
+        dollar scope (``used`` and ``limit`` in USD; a token scope's entry is unchanged).
+        """
         now = self.clock()
         out: list[dict[str, Any]] = []
         session_agent = agent_of_session(session_key) if session_key is not None else None
+        person = person_of_session(session_key) if session_key is not None else ""
         for scope in self.scopes:
-            if scope.kind == "session":
+            if scope.kind == "session" or scope.person:
                 if session_key is None or (scope.agent is not None and scope.agent != session_agent):
                     continue
-                key = self._key(scope, session_key)
-                await self._ensure(key, now)
-                used, _ = self._used(key, now)
-                start = await self._session_start(session_key) if used else None
-            else:
-                key = self._key(scope, "")
-                await self._ensure(key, now)
-                used, start = self._used(key, now)
-            out.append({"scope": scope.name, "used": used, "limit": scope.limit, "period_start": start})
+                if scope.person and not person:
+                    continue
+            key = self._key(scope, session_key or "", person)
+            await self._ensure(key, now)
+            counter, start = self._counter(key, now)
+            if scope.kind == "session":
+                start = await self._session_start(session_key) if counter.used else None  # type: ignore[arg-type]
+            used: float = round(counter.usd, 6) if scope.usd else counter.used
+            entry = {"scope": scope.name, "used": used, "limit": scope.limit, "period_start": start}
+            if scope.usd:
+                entry["unit"] = "usd"
+            out.append(entry)
         return out
 
     async def _session_start(self, session_key: str) -> str | None:
-        counter = self._counters.get(("session", session_key))
+        counter = self._counters.get(("session", "session", session_key))
         if counter is not None and counter.first_ts is not None:
             return counter.first_ts
         start: str | None = None

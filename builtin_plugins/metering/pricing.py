@@ -35,11 +35,28 @@ from exoclaw_hooks import Usage
 
 from .settings import Price
 
-#: USD per million tokens. Cache prices: Anthropic reads 0.1x and 5-minute
-#: writes 1.25x the input price; OpenAI discounts cached input and does not
-#: charge (nor report) cache writes.
+#: The table's date: when its figures were last checked against the providers' price pages.
+PRICES_AS_OF = "2026-12-04"
+
+#: USD per million tokens. Cache prices: Anthropic reads 0.1x (Opus 5.5, Sonnet 5.5: 0.05x;
+#: Fable 5.1: 0.025x) and 5-minute writes 1.25x the input price; OpenAI discounts cached
+#: input and does not charge (nor report) cache writes. Models priced by prompt length
+#: (Haiku 5.5 past 100K tokens, GPT-6 past 272K) are at their short-prompt rate here: give
+#: them a [pricing] entry at the long rate if your prompts are that long.
 BUILTIN_PRICES: dict[str, Price] = {
-    # Anthropic
+    # Anthropic: current
+    "anthropic:claude-fable-5-1": Price(10.0, 50.0, 0.25, 12.50),
+    "anthropic:claude-opus-5-5": Price(4.0, 20.0, 0.20, 5.0),
+    "anthropic:claude-sonnet-5-5": Price(2.0, 10.0, 0.10, 2.50),
+    "anthropic:claude-haiku-5-5": Price(0.10, 0.50, 0.01, 0.125),
+    # Anthropic: legacy, still served
+    "anthropic:claude-fable-5": Price(10.0, 50.0, 1.0, 12.50),
+    "anthropic:claude-opus-5": Price(5.0, 25.0, 0.50, 6.25),
+    "anthropic:claude-sonnet-5": Price(2.0, 10.0, 0.20, 2.50),
+    "anthropic:claude-opus-4-8": Price(5.0, 25.0, 0.50, 6.25),
+    "anthropic:claude-opus-4-7": Price(5.0, 25.0, 0.50, 6.25),
+    "anthropic:claude-opus-4-6": Price(5.0, 25.0, 0.50, 6.25),
+    "anthropic:claude-opus-4-5": Price(5.0, 25.0, 0.50, 6.25),
     "anthropic:claude-opus-4-1": Price(15.0, 75.0, 1.50, 18.75),
     "anthropic:claude-opus-4": Price(15.0, 75.0, 1.50, 18.75),
     "anthropic:claude-3-opus": Price(15.0, 75.0, 1.50, 18.75),
@@ -50,7 +67,17 @@ BUILTIN_PRICES: dict[str, Price] = {
     "anthropic:claude-haiku-4-5": Price(1.0, 5.0, 0.10, 1.25),
     "anthropic:claude-3-5-haiku": Price(0.80, 4.0, 0.08, 1.0),
     "anthropic:claude-3-haiku": Price(0.25, 1.25, 0.03, 0.30),
-    # OpenAI
+    # OpenAI: current
+    "openai:gpt-6-astra": Price(10.0, 50.0, 1.0),
+    "openai:gpt-6-sol": Price(2.0, 10.0, 0.20),
+    "openai:gpt-6-luna": Price(0.10, 0.50, 0.01),
+    "openai:gpt-5.5": Price(5.0, 30.0, 0.50),
+    "openai:gpt-5.4": Price(2.50, 15.0, 0.25),
+    "openai:gpt-5.4-mini": Price(0.75, 4.50, 0.075),
+    # OpenAI: earlier
+    "openai:gpt-5": Price(1.25, 10.0, 0.125),
+    "openai:gpt-5-mini": Price(0.25, 2.0, 0.025),
+    "openai:gpt-5-nano": Price(0.05, 0.40, 0.005),
     "openai:gpt-4o": Price(2.50, 10.0, 1.25),
     "openai:gpt-4o-mini": Price(0.15, 0.60, 0.075),
     "openai:gpt-4.1": Price(2.0, 8.0, 0.50),

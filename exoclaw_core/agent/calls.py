@@ -9,6 +9,7 @@ them apart.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -30,6 +31,7 @@ from exoclaw_hooks import (
     ToolCall,
     ToolUseEvent,
     Usage,
+    count_chars,
 )
 
 from .. import hookcall
@@ -53,6 +55,10 @@ class CallOutcome:
     priced: bool = True
     #: the provider failed: ``provider error: ...``
     error: str | None = None
+    #: the upstream streamed past the call's max_tokens and was cut (``error`` says so)
+    cut: bool = False
+    #: scopes that passed their warning share with this call (``after_llm_call``'s ``budget_warnings``)
+    budget_warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def new_call(
@@ -97,32 +103,65 @@ async def make_call(
     loop's clock) bounds the retries' waiting. A provider failure is
     ``outcome.error`` (the observers have heard it); a cancellation (a
     deadline, a shutdown) still tells them the call ended, then propagates.
+
+    What a call streams is counted as it arrives (``exoclaw_hooks.count_chars``:
+    the rule input estimates use; ``LLMCallResult.output_estimate``). A call
+    with an ``output_limit`` (a budget reserved that much output and lowered
+    ``max_tokens`` to fit it) that streams past it has an upstream ignoring
+    ``max_tokens``, so the call is cut: nothing more is relayed, the upstream
+    request is closed, and ``outcome.cut`` and ``outcome.error`` say so.
     """
     target = CallTarget(call.provider, call.model)
     out = CallOutcome()
     chunks: list[str] = []
     t0 = time.perf_counter()
     ttft: float | None = None
+    limit = call.request.output_limit
+    latin = dense = 0
     try:
         stream = stream_with_fallback(candidates, call.request, rt.provider_for, target, rt.retry_policy, deadline)
-        async for event in stream:
-            if ttft is None and not isinstance(event, StreamEnd):
-                ttft = time.perf_counter() - t0
-                if on_first is not None:
-                    on_first()
-            if isinstance(event, TextDelta):
-                chunks.append(event.text)
-                if on_text is not None:
-                    await on_text(event.text)
-            elif isinstance(event, ToolUseEvent):
-                out.calls.append(event.call)
-            else:
-                out.usage, out.stop_reason = event.usage, event.stop_reason
+        try:
+            async for event in stream:
+                if ttft is None and not isinstance(event, StreamEnd):
+                    ttft = time.perf_counter() - t0
+                    if on_first is not None:
+                        on_first()
+                if isinstance(event, TextDelta):
+                    a, d = count_chars(event.text)
+                    latin, dense = latin + a, dense + d
+                    if limit is not None and dense + -(-latin // 4) > limit:
+                        out.cut = True
+                        break
+                    chunks.append(event.text)
+                    if on_text is not None:
+                        await on_text(event.text)
+                elif isinstance(event, ToolUseEvent):  # a tool call's name and input are output too
+                    a, d = count_chars(event.call.name + json.dumps(dict(event.call.input), ensure_ascii=False,
+                                                                     default=str))
+                    latin, dense = latin + a, dense + d
+                    if limit is not None and dense + -(-latin // 4) > limit:
+                        out.cut = True
+                        break
+                    out.calls.append(event.call)
+                else:
+                    out.usage, out.stop_reason = event.usage, event.stop_reason
+        finally:
+            await stream.aclose()  # closes the upstream request (at once when the call was cut)
+        if out.cut:
+            rt.metrics.output_cuts.labels(target.provider).inc()
+            out.stop_reason = "max_tokens"
+            out.error = (
+                f"budget exceeded (output: the upstream streamed past the {call.request.max_tokens} tokens "
+                "the budgets reserved for this reply, so it was cut)"
+            )
+            log.warning("event=llm_output_cut provider=%s model=%s max_tokens=%d",
+                        quote(target.provider), quote(target.model), call.request.max_tokens)
     except ProviderError as exc:
         out.error = str(exc)
     except asyncio.CancelledError:
         # observers (metering's reservation) must still hear that the call ended
-        result = LLMCallResult(out.usage, time.perf_counter() - t0, ttft, "cancelled", out.stop_reason)
+        result = LLMCallResult(out.usage, time.perf_counter() - t0, ttft, "cancelled", out.stop_reason,
+                               dense + -(-latin // 4))
         await hookcall.call_all(rt.pm, "after_llm_call", call=call, result=result)
         raise
     duration = time.perf_counter() - t0
@@ -135,7 +174,7 @@ async def make_call(
     rt.metrics.tokens.labels("output").inc(out.usage.output_tokens)
     if target.provider != call.provider or target.model != call.model:
         call = replace(call, provider=target.provider, model=target.model)
-    result = LLMCallResult(out.usage, duration, ttft, out.error, out.stop_reason)
+    result = LLMCallResult(out.usage, duration, ttft, out.error, out.stop_reason, dense + -(-latin // 4))
     log.info(
         "event=llm_call kind=%s provider=%s model=%s iteration=%d input_tokens=%d output_tokens=%d ms=%.1f%s",
         call.kind, target.provider, target.model, call.iteration, out.usage.input_tokens, out.usage.output_tokens,
@@ -144,6 +183,11 @@ async def make_call(
     costs = [c for c in await hookcall.call_all(rt.pm, "after_llm_call", call=call, result=result) if isinstance(c, dict)]
     out.priced = bool(costs) and all(c.get("priced", True) for c in costs)
     out.cost_usd = sum(float(c.get("cost_usd", 0.0)) for c in costs)
+    for c in costs:  # a metering plugin's scopes past their warning share (SPEC: budget.warning)
+        for warning in c.get("budget_warnings") or ():
+            if isinstance(warning, dict) and isinstance(warning.get("scope"), str):
+                out.budget_warnings.append(warning)
+                rt.metrics.budget_warnings.labels(warning["scope"]).inc()
     rt.metrics.cost.inc(out.cost_usd)
     return call, out
 

@@ -74,6 +74,18 @@ class UsageEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetWarningEvent:
+    """A budget scope passed its ``warn_at`` share with this turn's call (once per scope and period).
+
+    ``data``: ``{"scope", "unit", "used", "limit", "share", "period_start"}``. The
+    WebSocket sends it as a ``budget.warning`` event; faces without such an
+    event (the OpenAI face, channels) leave it out.
+    """
+
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     kind: ErrorKind
     message: str
@@ -86,7 +98,7 @@ class DoneEvent:
 
 DONE = DoneEvent()
 
-TurnEvent = TextEvent | ToolCallEvent | ToolResultEvent | UsageEvent | ErrorEvent | DoneEvent
+TurnEvent = TextEvent | ToolCallEvent | ToolResultEvent | UsageEvent | BudgetWarningEvent | ErrorEvent | DoneEvent
 Sink = Callable[[TurnEvent], Awaitable[None]]
 
 

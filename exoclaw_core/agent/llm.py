@@ -65,7 +65,9 @@ async def stream_with_fallback(
     last: ProviderError | None = None
     for index, settings in enumerate(candidates):
         target.provider, target.model = settings.provider, settings.model
-        req = request if index == 0 else replace(request, model=settings.model, max_tokens=settings.max_tokens)
+        # a fallback keeps a max_tokens lowered for a budget (before_llm_call) when its own is larger
+        req = request if index == 0 else replace(
+            request, model=settings.model, max_tokens=min(request.max_tokens, settings.max_tokens))
         for attempt in range(policy.max_retries + 1):
             started = False
             try:

@@ -38,7 +38,7 @@ from .. import hookcall
 from ..logs import quote, redact, request_id
 from .calls import CallRefused, admit, make_call, new_call
 from .context import build_context
-from .events import DONE, ErrorEvent, ErrorKind, Sink, TextEvent, TurnEvent, UsageEvent
+from .events import DONE, BudgetWarningEvent, ErrorEvent, ErrorKind, Sink, TextEvent, TurnEvent, UsageEvent
 from .llm import candidates_of
 from .tools import run_tools
 
@@ -259,6 +259,10 @@ async def _llm_tool_loop(
         outcome.usage = outcome.usage + result.usage
         outcome.cost_usd += result.cost_usd
         outcome.priced = outcome.priced and result.priced
+        for warning in result.budget_warnings:
+            await sink(BudgetWarningEvent(warning))
+        if result.cut:  # the upstream streamed past the output a budget reserved for the call
+            raise TurnFailed(result.error or "budget exceeded", ErrorKind.BUDGET)
         if result.error:
             raise TurnFailed(result.error, ErrorKind.PROVIDER)
         outcome.reply += result.text

@@ -240,6 +240,11 @@ def print_event(event: str, data: Any, out: TextIO, err: TextIO, result: TurnRes
         out.write("\n")
         out.flush()
         print(f"[{data['input_tokens']} in / {data['output_tokens']} out, {format_cost(data)}]", file=err, flush=True)
+    elif event == "budget.warning" and isinstance(data, dict):
+        usd = data.get("unit") == "usd"
+        used, limit = data.get("used", 0), data.get("limit", 0)
+        figures = f"${used:,.2f} of ${limit:,.2f}" if usd else f"{used:,} of {limit:,} tokens"
+        print(f"\n[budget {data.get('scope')}: {data.get('share', 0):.0%} used ({figures})]", file=err, flush=True)
     elif event == "error":
         result.error = str(data)
         if result.text_seen:

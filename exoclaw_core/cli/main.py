@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", action="store_true",
                    help="what each turn's context was made of: tokens by section (soul, window, recall, facts …)")
     p.add_argument("--limit", type=int, default=20, help="with --context: the last N turns (default 20)")
+    p.add_argument("--budgets", action="store_true",
+                   help="every budget scope's use and limit (tokens and USD) this period, per person too")
+    _config_arg(p)
     return parser
 
 

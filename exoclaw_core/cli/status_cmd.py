@@ -36,7 +36,11 @@ def format_status(s: dict[str, Any]) -> str:
     hooks = [h["name"] for h in s.get("hook_plugins", []) if h.get("status") == "loaded"]
     lines.append("hook plugins: " + (", ".join(hooks) or "none"))
     for scope in (s.get("budgets") or {}).get("scopes", []):
-        lines.append(f"budget {scope['scope']}: {scope['used']}/{scope['limit']} since {scope.get('period_start')}")
+        if scope.get("unit") == "usd":
+            figures = f"${scope['used']:,.2f} of ${scope['limit']:,.2f}"
+        else:
+            figures = f"{scope['used']}/{scope['limit']}"
+        lines.append(f"budget {scope['scope']}: {figures} since {scope.get('period_start')}")
     deliveries = s.get("deliveries")
     if deliveries:
         lines.append("channel deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(deliveries.items())))

@@ -14,6 +14,8 @@ def run_usage(args: argparse.Namespace) -> int:
     from ..config.load import data_dir
     from ..store.sqlite import open_store
 
+    if getattr(args, "budgets", False):
+        return _budgets(args)
     home = data_dir()
     if not (Path(home) / "exoclaw.db").exists():
         raise UserError(f"no usage recorded yet: {home}/exoclaw.db does not exist (is EXOCLAW_HOME right?)")
@@ -85,3 +87,44 @@ def _contexts(rows: list[dict], as_json: bool) -> int:
     for row in [header, *body]:
         print("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
     return 0
+
+
+def _budgets(args: argparse.Namespace) -> int:
+    """``--budgets``: the ``budget.status`` of the configured budgets (every person's included), read
+    from the data directory's records by the plugins the config loads, without starting a gateway."""
+    from ..bootstrap import load_checked, open_runtime
+
+    settings, pm = load_checked(getattr(args, "config", None))
+    rt = open_runtime(settings, pm)
+    try:
+        rt.register_plugins()
+        method = rt.methods.get("budget.status")
+        if method is None:
+            raise UserError("no budgets: no loaded plugin answers budget.status (is metering disabled?)")
+        scopes = asyncio.run(method({"people": True}))["scopes"]
+    finally:
+        rt.store.close()
+    if args.json:
+        print(json.dumps(scopes, indent=2))
+        return 0
+    print(format_budgets(scopes))
+    return 0
+
+
+def format_budgets(scopes: list[dict]) -> str:
+    """One line per scope (and person): used, limit, share, period."""
+    if not scopes:
+        return "no budgets configured"
+    rows = [("scope", "person", "used", "limit", "share", "since")]
+    for s in scopes:
+        usd = s.get("unit") == "usd"
+        used, limit = s["used"], s["limit"]
+        cell = (lambda v: f"${v:,.4f}") if usd else (lambda v: f"{v:,}")
+        share = f"{used / limit:.0%}" if limit else "-"
+        rows.append((s["scope"], s.get("person") or "", cell(used), cell(limit), share,
+                     s.get("period_start") or "(session's life)"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(widths[i]) if i in (0, 1, 5) else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
+        for r in rows
+    )

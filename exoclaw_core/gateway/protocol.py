@@ -9,6 +9,7 @@ from typing import Any
 from exoclaw_hooks import IncomingMessage, InvalidParams
 
 from ..agent.events import (
+    BudgetWarningEvent,
     DoneEvent,
     ErrorEvent,
     TextEvent,
@@ -118,6 +119,7 @@ _FRAMES: dict[type, Any] = {
         rid, "tool_result",
         {"tool_use_id": e.result.tool_use_id, "content": e.result.content, "is_error": e.result.is_error}),
     UsageEvent: lambda rid, e: event_frame(rid, "usage", e.as_json()),
+    BudgetWarningEvent: lambda rid, e: event_frame(rid, "budget.warning", dict(e.data)),
     ErrorEvent: lambda rid, e: event_frame(rid, "error", e.message),
     DoneEvent: lambda rid, e: event_frame(rid, "done", None),
 }

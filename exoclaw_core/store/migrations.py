@@ -248,7 +248,16 @@ def m005_recall(conn: sqlite3.Connection) -> None:
 
 
 #: Every migration, in order. Append only.
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_facts, m003_inbox, m004_inbox_reply, m005_recall)
+def m006_usage_estimated(conn: sqlite3.Connection) -> None:
+    """Usage records say when their counts are the gateway's estimate (the provider reported none);
+    a person's usage (the session key after its agent: ``channel:account:peer``) is found by index."""
+    conn.execute("ALTER TABLE usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0")
+    conn.execute("CREATE INDEX usage_person ON usage(substr(session_key, instr(session_key, ':') + 1), ts)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_initial, m002_facts, m003_inbox, m004_inbox_reply, m005_recall, m006_usage_estimated,
+)
 
 _NAME = re.compile(r"^m(\d{3,})_\w+$")
 

@@ -40,6 +40,7 @@ class UsageMixin(StoreBase):
             int(record.cache_write_tokens),
             float(record.cost_usd),
             1 if record.priced else 0,
+            1 if getattr(record, "estimated", False) else 0,
         )
         await self._run(_insert_usage, row)
 
@@ -55,6 +56,15 @@ class UsageMixin(StoreBase):
         """
         start = normalize_ts(since) if since else ""
         return await self._run(_sum_tokens, start, session_key, agent_id)
+
+    async def sum_usage(
+        self, since: str, *, session_key: str | None = None, agent_id: str | None = None, person: str | None = None
+    ) -> tuple[int, float]:
+        """``(input + output tokens, USD)`` of the records with ``timestamp >= since``, optionally
+        of one session, one agent and/or one person (``channel:account``, the middle of a session
+        key as escaped in it). Dollar budgets and every person's budgets are counted from this."""
+        start = normalize_ts(since) if since else ""
+        return await self._run(_sum_usage, start, session_key, agent_id, person)
 
     async def usage_report(self, by: str, session_key: str | None = None) -> list[dict[str, Any]]:
         """Totals grouped ``by`` ``"day"`` (UTC ``YYYY-MM-DD``), ``"model"``
@@ -74,8 +84,8 @@ def _insert_usage(conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:
     # One statement in autocommit mode is its own (durable) transaction.
     conn.execute(
         """INSERT INTO usage(ts, session_key, agent_id, provider, model, input_tokens, output_tokens,
-                             cache_read_tokens, cache_write_tokens, cost_usd, priced)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                             cache_read_tokens, cache_write_tokens, cost_usd, priced, estimated)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         row,
     )
 
@@ -108,19 +118,46 @@ def _sum_tokens(conn: sqlite3.Connection, since: str, session_key: str | None, a
     return int(total)
 
 
+def _sum_usage(
+    conn: sqlite3.Connection, since: str, session_key: str | None, agent_id: str | None, person: str | None
+) -> tuple[int, float]:
+    filters, params = "ts >= ?", [since]
+    if session_key is not None:
+        filters += " AND session_key = ?"
+        params.append(session_key)
+    if agent_id is not None:
+        filters += " AND agent_id = ?"
+        params.append(agent_id)
+    if person is not None:
+        # the key's parts are escaped (no ":" inside one): what follows its first ":" starts with
+        # "<person>:", i.e. sorts from "<person>:" to before "<person>;" (";" follows ":") — a range
+        # of the usage_person index
+        filters += (" AND substr(session_key, instr(session_key, ':') + 1) >= ?"
+                    " AND substr(session_key, instr(session_key, ':') + 1) < ?")
+        params.extend([f"{person}:", f"{person};"])
+    tokens, usd = conn.execute(
+        f"SELECT COALESCE(SUM(input_tokens + output_tokens), 0), COALESCE(SUM(cost_usd), 0.0) FROM usage WHERE {filters}",
+        params,
+    ).fetchone()
+    return int(tokens), float(usd)
+
+
 def _usage_report(conn: sqlite3.Connection, group: str, session_key: str | None) -> list[dict[str, Any]]:
     where = "WHERE session_key = ?" if session_key is not None else ""
     params = (session_key,) if session_key is not None else ()
     rows = conn.execute(
         f"""SELECT {group} AS g, COUNT(*), COALESCE(SUM(input_tokens), 0),
-                   COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(1 - priced), 0)
+                   COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(1 - priced), 0),
+                   COALESCE(SUM(estimated), 0)
             FROM usage {where} GROUP BY g ORDER BY g""",
         params,
     )
     out_rows = []
-    for g, calls, inp, out, cost, unpriced in rows:
+    for g, calls, inp, out, cost, unpriced, estimated in rows:
         row = {"group": g, "calls": calls, "input_tokens": inp, "output_tokens": out, "cost_usd": float(cost)}
         if unpriced:  # calls of a model without a price: their cost is unknown, not zero
             row["unpriced_calls"] = unpriced
+        if estimated:  # calls whose provider reported no usage: charged the gateway's estimate
+            row["estimated_calls"] = estimated
         out_rows.append(row)
     return out_rows

@@ -8,6 +8,7 @@ import json
 from typing import Any, Iterable
 
 from exoclaw_hooks import AgentConfig, ToolResult, ToolSpec, Usage, hookimpl
+from builtin_plugins.metering.estimator import Sample
 from exoclaw_hooks.testing import Script, ScriptedProvider
 from tests.harness import WSClient, make_settings
 
@@ -70,7 +71,7 @@ def metering(gw: Any) -> Any:
 
 def fix_estimate(gw: Any, tokens: int) -> None:
     """Make every input estimate ``tokens`` (the estimator's learning is tested on its own)."""
-    metering(gw).estimator.estimate = lambda provider, model, request: (tokens, 100)
+    metering(gw).estimator.estimate = lambda provider, model, request: (tokens, Sample(100, 0, 1))
 
 
 def error_of(frames: list[dict[str, Any]]) -> str | None:

@@ -284,6 +284,19 @@ def test_negative_budgets():
     ]
 
 
+def test_dollar_budgets_and_warn_at_are_checked_where_they_are_written():
+    assert problems('[budgets]\ndaily_usd = -1\nmonthly_usd = "5"\nwarn_at = 1.5\n[budgets.person]\nsession_usd = true\n'
+                    '[budgets.agents.default]\nwarn_at = 0.5\n') == [
+        "config.toml: [budgets] daily_usd: must be a non-negative number (got -1)",
+        'config.toml: [budgets] monthly_usd: must be a non-negative number (got "5")',
+        "config.toml: [budgets] warn_at: must be a number greater than 0 and at most 1 (got 1.5)",
+        "config.toml: [budgets.person] session_usd: must be a non-negative number (got true)",
+        "config.toml: [budgets.agents.default] warn_at: unknown key",
+    ]
+    assert problems("[budgets]\nwarn_at = 0\n") == [
+        "config.toml: [budgets] warn_at: must be a number greater than 0 and at most 1 (got 0)"]
+
+
 def test_budgets_for_unknown_agent():
     assert problems("[agents.work]\n[budgets.agents.wrok]\ndaily = 1\n") == [
         'config.toml: [budgets.agents.wrok]: unknown agent, must be one of default, work (got "wrok")'
