@@ -108,7 +108,9 @@ class Runtime:
         self.agents: dict[str, AgentConfig] = {k: a.public() for k, a in settings.agents.items()}
         self.host = GatewayHost(self)
         self.metrics = Metrics()
-        self.lanes = Lanes()
+        # a store shared between gateways keeps a session's turns FIFO across them too
+        shared = getattr(store, "lanes", None)
+        self.lanes = Lanes(shared() if callable(shared) else None)
         self.retry_policy = RetryPolicy()
         self.providers: dict[str, ProviderInfo] = {}
         self.methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}

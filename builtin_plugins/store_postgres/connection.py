@@ -102,6 +102,7 @@ class PostgresBase:
         self._pool: AsyncConnectionPool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._pool_ready: asyncio.Future[Any] | None = None
+        self._lanes: Any = None
         self._closed = False
 
     # -- opening ----------------------------------------------------------
@@ -135,6 +136,14 @@ class PostgresBase:
         assert self._pool is not None and self._pool_ready is not None
         await self._pool_ready
         return self._pool
+
+    def lanes(self) -> Any:
+        """The session lanes shared by every gateway on this database (see :mod:`.lanes`)."""
+        if self._lanes is None:
+            from .lanes import PostgresLanes
+
+            self._lanes = PostgresLanes(self)
+        return self._lanes
 
     # -- identity ---------------------------------------------------------
 
@@ -218,6 +227,8 @@ class PostgresBase:
         self.close()
         if pool is not None:
             await pool.close()
+        if self._lanes is not None:
+            await self._lanes.close()
 
     def __enter__(self) -> "PostgresBase":
         return self
