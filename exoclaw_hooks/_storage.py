@@ -182,6 +182,13 @@ class Store(Protocol):
     # 'replied' or 'failed', or back to 'pending' with an error; ValueError for another state
     async def inbox_answer(self, id: int, reply: str) -> bool: ...  # noqa: A002 - keep a pending item's reply
     async def inbox_counts(self) -> dict[str, int]: ...  # every state of INBOX_STATES, 0 when none
+    async def inbox_claim(
+        self, owner: str, lease_s: float, *, ids: Sequence[int] | None = None, limit: int = 100,
+    ) -> list[InboxItem]: ...  # pending items nobody holds (never claimed, or the claim's lease ran out), now
+    # held by ``owner`` for ``lease_s`` seconds, oldest first; ``ids``: only those. Two owners never get the same
+    # item while a lease runs: each delivery is handled by one gateway; a crashed one's items come back after it
+    async def inbox_renew(self, owner: str, ids: Sequence[int], lease_s: float) -> int: ...  # extend owner's
+    # leases on those pending items (the ones still its own); how many were extended
 
     # operating it
     def describe(self) -> dict[str, Any]: ...  # {"kind": "sqlite" | "postgresql" | …, "url": without password,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from exoclaw_hooks import INBOX_STATES, InboxItem, IncomingMessage, UsageRecord
@@ -143,8 +144,7 @@ class InboxMixin(PostgresBase):
         async def write(conn: Any) -> bool:
             cur = await conn.execute(
                 """UPDATE inbox SET state = %s, updated_at = %s, attempts = attempts + %s,
-                       reply_status = COALESCE(%s, reply_status), error = COALESCE(%s, error),
-                       claimed_by = NULL, claimed_until = NULL
+                       reply_status = COALESCE(%s, reply_status), error = COALESCE(%s, error)
                    WHERE id = %s AND state <> 'replied'""",
                 (state, now, 1 if counts else 0, reply_status, error, int(id)))
             return cur.rowcount == 1
@@ -159,6 +159,40 @@ class InboxMixin(PostgresBase):
                 "UPDATE inbox SET reply = %s, updated_at = %s WHERE id = %s AND state = 'pending'",
                 (reply, now, int(id)))
             return cur.rowcount == 1
+
+        return await self._run(write)
+
+    async def inbox_claim(
+        self, owner: str, lease_s: float, *, ids: Sequence[int] | None = None, limit: int = 100,
+    ) -> list[InboxItem]:
+        """Take the pending items nobody holds; rows another gateway is claiming right now are skipped."""
+        if ids is not None and not ids:
+            return []
+
+        async def write(conn: Any) -> list[InboxItem]:
+            only = "AND id = ANY(%(ids)s)" if ids is not None else ""
+            cur = await conn.execute(
+                f"""UPDATE inbox SET claimed_by = %(owner)s,
+                                     claimed_until = now() + make_interval(secs => %(lease)s)
+                    WHERE id IN (SELECT id FROM inbox
+                                 WHERE state = 'pending' AND (claimed_until IS NULL OR claimed_until <= now()) {only}
+                                 ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+                    RETURNING id, channel, message_id, payload, state, attempts, received_at, reply""",
+                {"owner": owner, "lease": float(lease_s), "ids": [int(i) for i in ids or ()], "limit": int(limit)})
+            return sorted((_item(row) for row in await cur.fetchall()), key=lambda item: item.id)
+
+        return await self._run(write)
+
+    async def inbox_renew(self, owner: str, ids: Sequence[int], lease_s: float) -> int:
+        if not ids:
+            return 0
+
+        async def write(conn: Any) -> int:
+            cur = await conn.execute(
+                """UPDATE inbox SET claimed_until = now() + make_interval(secs => %s)
+                   WHERE id = ANY(%s) AND claimed_by = %s AND state = 'pending'""",
+                (float(lease_s), [int(i) for i in ids], owner))
+            return cur.rowcount
 
         return await self._run(write)
 

@@ -116,7 +116,8 @@ M001_INITIAL = (
         updated_at TEXT NOT NULL,
         PRIMARY KEY (namespace, key)
     )""",
-    # claimed_by / claimed_until: the gateway handling a pending item, and until when (a lease; SKIP LOCKED claims)
+    # claimed_by / claimed_until: the gateway handling a pending item, and until when (a lease on the server's
+    # clock, so the gateways' clocks do not matter; claims take rows with FOR UPDATE SKIP LOCKED)
     """CREATE TABLE inbox (
         id BIGSERIAL PRIMARY KEY,
         channel TEXT NOT NULL,
@@ -130,7 +131,7 @@ M001_INITIAL = (
         error TEXT,
         reply TEXT,
         claimed_by TEXT,
-        claimed_until TEXT,
+        claimed_until TIMESTAMPTZ,
         UNIQUE (channel, message_id)
     )""",
     "CREATE INDEX inbox_pending ON inbox(id) WHERE state = 'pending'",

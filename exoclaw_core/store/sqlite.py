@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from ._base import Clock
+from .claims import ClaimsMixin
 from .facts import FactsMixin
 from .inbox import InboxMixin
 from .kv import KVMixin
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 DB_FILENAME = "exoclaw.db"
 
 
-class SQLiteStore(SessionsMixin, RecallMixin, UsageMixin, FactsMixin, KVMixin, InboxMixin):
+class SQLiteStore(SessionsMixin, RecallMixin, UsageMixin, FactsMixin, KVMixin, InboxMixin, ClaimsMixin):
     """``SQLiteStore(path=None, *, clock=None)``: ``path`` ``None`` / ``":memory:"`` keeps nothing.
 
     Opening applies pending migrations; it raises ``sqlite3.Error`` or

@@ -347,6 +347,39 @@ class StoreConformance:
             await store.inbox_mark(second, "lost")
         assert set(INBOX_STATES) == set(await store.inbox_counts())
 
+    async def test_inbox_claims_give_each_pending_item_to_one_owner_until_its_lease_runs_out(self, store: Any) -> None:
+        ids = []
+        for n in range(4):
+            item, _ = await store.inbox_add("tg", f"c{n}", IncomingMessage(channel="tg", account="bot", content=str(n)))
+            ids.append(item)
+        await store.inbox_mark(ids[3], "replied", reply_status=200)
+        mine = await store.inbox_claim("gw-a", 600)
+        assert [i.id for i in mine] == ids[:3] and mine[0].message.content == "0"
+        assert await store.inbox_claim("gw-b", 600) == []  # held: nobody else gets them
+        assert await store.inbox_claim("gw-c", 0, ids=[ids[0]]) == []
+        # a lease that ran out: another owner takes the item (a crashed gateway's delivery is retried)
+        late, _ = await store.inbox_add("tg", "late", IncomingMessage(channel="tg", account="bot", content="late"))
+        [short] = await store.inbox_claim("gw-a", 0, ids=[late])
+        assert short.id == late
+        [taken] = await store.inbox_claim("gw-b", 600, ids=[late, ids[3]])  # replied items are never claimed
+        assert taken.id == late
+        assert await store.inbox_renew("gw-a", [late], 600) == 0  # no longer gw-a's
+        assert await store.inbox_renew("gw-a", [ids[1], ids[2]], 600) == 2
+        assert await store.inbox_renew("gw-a", [], 600) == 0
+        # renewing a short lease keeps the item
+        [renewed] = await store.inbox_claim("gw-a", 0, ids=[ids[0]]) or [None]
+        assert renewed is None  # still gw-a's long lease
+        await store.inbox_mark(ids[1], "pending", reply_status=502, error="HTTP 502")  # a retry keeps its claim
+        assert await store.inbox_claim("gw-b", 600, ids=[ids[1]]) == []
+        assert await store.inbox_claim("gw-b", 600, limit=0) == []
+
+    async def test_concurrent_claims_never_share_an_item(self, store: Any) -> None:
+        for n in range(30):
+            await store.inbox_add("tg", f"r{n}", IncomingMessage(channel="tg", account="bot", content=str(n)))
+        rounds = await asyncio.gather(*(store.inbox_claim(f"gw-{k}", 600, limit=4) for k in range(10)))
+        taken = [i.id for got in rounds for i in got]
+        assert len(taken) == len(set(taken)) == 30
+
     # ------------------------------------------------------------ operating it
 
     async def test_describe_and_ping(self, store: Any) -> None:
