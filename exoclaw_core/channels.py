@@ -90,6 +90,7 @@ class Channels:
         self.tasks: set[asyncio.Task[Any]] = set()
         #: this gateway's name on its inbox claims; the items it is handling now
         self.owner: str = getattr(rt, "instance_id", "") or "gateway"
+        self.lease_s = float(getattr(rt.settings, "store_lease_s", self.lease_s))
         self.active: set[int] = set()
         self.sweeper: asyncio.Task[Any] | None = None
 
