@@ -244,30 +244,26 @@ class SessionsMixin(PostgresBase):
             return {}
 
         async def read(conn: Any) -> dict[int, list[StoredMessage]]:
+            # one statement for every hit: itself and its neighbours on each side, said in its session
             cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id WHERE m.id = ANY(%s)",
-                (ids,))
-            hits = {row[0]: StoredMessage(*row) for row in await cur.fetchall()}
+                f"""SELECT h.id, x.* FROM unnest(%(ids)s::bigint[]) AS h(id)
+                    JOIN messages AS hm ON hm.id = h.id,
+                    LATERAL (
+                        (SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id
+                         WHERE m.id = hm.id)
+                        UNION ALL
+                        (SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id
+                         WHERE m.session_key = hm.session_key AND m.id < hm.id AND {_SAID}
+                         ORDER BY m.id DESC LIMIT %(before)s)
+                        UNION ALL
+                        (SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id
+                         WHERE m.session_key = hm.session_key AND m.id > hm.id AND {_SAID}
+                         ORDER BY m.id LIMIT %(after)s)
+                    ) AS x""", {"ids": ids, "before": max(0, int(before)), "after": max(0, int(after))})
             out: dict[int, list[StoredMessage]] = {}
-            for i in ids:
-                hit = hits.get(i)
-                if hit is None:
-                    continue
-                group = [hit]
-                if before > 0:
-                    cur = await conn.execute(
-                        f"""SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id
-                            WHERE m.session_key = %s AND m.id < %s AND {_SAID} ORDER BY m.id DESC LIMIT %s""",
-                        (hit.session_key, i, int(before)))
-                    group += [StoredMessage(*row) for row in await cur.fetchall()]
-                if after > 0:
-                    cur = await conn.execute(
-                        f"""SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id
-                            WHERE m.session_key = %s AND m.id > %s AND {_SAID} ORDER BY m.id LIMIT %s""",
-                        (hit.session_key, i, int(after)))
-                    group += [StoredMessage(*row) for row in await cur.fetchall()]
-                out[i] = sorted(group, key=lambda m: m.id)
-            return out
+            for row in await cur.fetchall():
+                out.setdefault(row[0], []).append(StoredMessage(*row[1:]))
+            return {i: sorted(out[i], key=lambda m: m.id) for i in ids if i in out}
 
         return await self._run(read)
 
