@@ -236,8 +236,7 @@ class PostgresBase:
                 loop.run_until_complete(pool.close())
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
+        """Close the pools, the async ones on this loop (where they were opened). Idempotent."""
         pool = self._pool if self._pool_loop is asyncio.get_running_loop() else None
         self._pool = self._pool_loop = None
         self.close()

@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="print the servers as JSON")
 
     p = command("usage", "token and cost report")
+    _config_arg(p)
     p.add_argument("--session", default=None, help="only this session key")
     p.add_argument("--by", choices=("day", "model", "agent", "session"), default="model")
     p.add_argument("--json", action="store_true", help="print JSON rows")

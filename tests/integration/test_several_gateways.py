@@ -89,10 +89,10 @@ def test_three_gateways_one_killed_mid_load_lose_and_double_nothing(tmp_path, wa
             said = stored_user_messages(url)
             contexts = context_sizes(url)
         finally:
-            for gw in alive:
-                gw.stop()
+            codes = [gw.stop() for gw in alive]
         victim_log = victim.log()
 
+    assert codes == [0, 0], "the surviving gateways stop cleanly on SIGTERM (their pools closed)"
     # the killed gateway did work before it died
     assert "event=turn_start" in victim_log
     # every accepted webhook replied exactly once

@@ -109,3 +109,33 @@ async def test_a_lost_database_fails_turns_clearly_and_the_gateway_recovers_when
                 assert said == ["first", "after it came back"]  # the failed turn stored nothing
         finally:
             await proxy.close()
+
+
+def test_exoclaw_usage_reads_the_shared_figures(tmp_path):
+    from exoclaw_hooks import UsageRecord
+    from tests.serving import run_cli
+
+    with postgres_database() as url:
+        async def record() -> None:
+            store = open_postgres(url)
+            try:
+                for gateway_n in range(3):  # as three gateways would have recorded them
+                    await store.record_usage(UsageRecord(
+                        "2026-11-25T10:00:00Z", f"default:ws:a:s{gateway_n}", "default", "echo", "echo", 100, 20))
+            finally:
+                await store.aclose()
+
+        asyncio.run(record())
+        done = run_cli(tmp_path, "usage", "--json", env=clean_env(tmp_path, EXOCLAW_STORE_URL=with_password(url)))
+        assert done.returncode == 0, done.stderr
+        import json
+
+        [row] = json.loads(done.stdout)
+        assert (row["group"], row["calls"], row["input_tokens"], row["output_tokens"]) == ("echo:echo", 3, 300, 60)
+        assert SECRET not in done.stdout + done.stderr
+        # a config file's [store] url is read too
+        config = tmp_path / "config.toml"
+        config.write_text(f'[store]\nurl = "{url}"\n')
+        done = run_cli(tmp_path, "usage", "--config", str(config), "--by", "session")
+        assert done.returncode == 0, done.stderr
+        assert "default:ws:a:s2" in done.stdout
