@@ -137,9 +137,28 @@ M001_INITIAL = (
     "CREATE INDEX inbox_pending ON inbox(id) WHERE state = 'pending'",
 )
 
+M002_BUDGET_COUNTERS = (
+    # a counter's row is locked (FOR UPDATE) while a reservation is checked against it: two gateways' calls
+    # in the same scope are checked one after the other, so neither can pass on a sum the other is changing
+    "CREATE TABLE budget_counters (key TEXT PRIMARY KEY, used BIGINT NOT NULL DEFAULT 0)",
+    """CREATE TABLE budget_reservations (
+        id BIGSERIAL PRIMARY KEY,
+        owner TEXT NOT NULL,
+        amount BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    )""",
+    """CREATE TABLE budget_reservation_keys (
+        key TEXT NOT NULL,
+        reservation_id BIGINT NOT NULL REFERENCES budget_reservations(id) ON DELETE CASCADE,
+        PRIMARY KEY (key, reservation_id)
+    )""",
+    "CREATE INDEX budget_reservation_keys_reservation ON budget_reservation_keys(reservation_id)",
+)
+
 #: (version, name, statements), in order. Append only.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "m001_initial", M001_INITIAL),
+    (2, "m002_budget_counters", M002_BUDGET_COUNTERS),
 )
 
 

@@ -380,6 +380,41 @@ class StoreConformance:
         taken = [i.id for got in rounds for i in got]
         assert len(taken) == len(set(taken)) == 30
 
+    # ------------------------------------------------------------ budget counters
+
+    async def test_budget_reservations_fit_every_limit_or_change_nothing(self, store: Any) -> None:
+        limits = {"daily:2026-12-04": 1000, "session:s1": 600}
+        rid, seen = await store.budget_reserve("gw-a", limits, 400, hold_s=600, seed={"daily:2026-12-04": 100})
+        assert rid is not None and seen == {"daily:2026-12-04": (100, 0), "session:s1": (0, 0)}
+        assert await store.budget_counters(list(limits)) == {"daily:2026-12-04": (100, 400), "session:s1": (0, 400)}
+        # 100 + 400 + 300 fits the day, but 400 + 300 is over the session's 600: refused, nothing changed
+        refused, seen = await store.budget_reserve("gw-b", limits, 300, hold_s=600)
+        assert refused is None and seen["session:s1"] == (0, 400)
+        assert await store.budget_counters(list(limits)) == {"daily:2026-12-04": (100, 400), "session:s1": (0, 400)}
+        # the call used 250 of its 400: settled, the counters hold what was spent
+        await store.budget_settle(rid, list(limits), 250)
+        assert await store.budget_counters(list(limits)) == {"daily:2026-12-04": (350, 0), "session:s1": (250, 0)}
+        # the seed counts only the first time a counter is seen
+        again, seen = await store.budget_reserve("gw-b", limits, 300, hold_s=600, seed={"daily:2026-12-04": 5000})
+        assert again is not None and seen["daily:2026-12-04"] == (350, 0)
+        await store.budget_settle(again, list(limits), 300)
+        assert await store.budget_counters(["session:s1", "never"]) == {"session:s1": (550, 0)}
+        # tokens spent without a reservation (or after it expired) still count
+        await store.budget_settle(None, ["session:s1"], 50)
+        assert (await store.budget_counters(["session:s1"]))["session:s1"] == (600, 0)
+
+    async def test_an_expired_reservation_holds_nothing(self, store: Any) -> None:
+        first, _ = await store.budget_reserve("gw-dead", {"daily:x": 100}, 100, hold_s=0)
+        assert first is not None
+        second, seen = await store.budget_reserve("gw-live", {"daily:x": 100}, 100, hold_s=600)
+        assert second is not None and seen == {"daily:x": (0, 0)}
+
+    async def test_concurrent_reservations_never_overspend(self, store: Any) -> None:
+        granted = await asyncio.gather(*(
+            store.budget_reserve(f"gw-{i % 3}", {"monthly:2026-12": 1000}, 100, hold_s=600) for i in range(25)))
+        assert sum(rid is not None for rid, _ in granted) == 10
+        assert await store.budget_counters(["monthly:2026-12"]) == {"monthly:2026-12": (0, 1000)}
+
     # ------------------------------------------------------------ operating it
 
     async def test_describe_and_ping(self, store: Any) -> None:

@@ -139,3 +139,20 @@ def test_exoclaw_usage_reads_the_shared_figures(tmp_path):
         done = run_cli(tmp_path, "usage", "--config", str(config), "--by", "session")
         assert done.returncode == 0, done.stderr
         assert "default:ws:a:s2" in done.stdout
+
+
+async def test_budget_reservations_are_exact_across_gateways():
+    with postgres_database() as url:
+        gateways = [await asyncio.to_thread(open_postgres, url) for _ in range(3)]
+        try:
+            granted = await asyncio.gather(*(
+                gateways[i % 3].budget_reserve(f"gw-{i % 3}", {"daily:2026-12-04": 3000}, 250, hold_s=600)
+                for i in range(30)))
+            assert sum(rid is not None for rid, _ in granted) == 12  # 12 x 250 = 3000, not one more
+            ids = [rid for rid, _ in granted if rid is not None]
+            await asyncio.gather(*(gateways[n % 3].budget_settle(rid, ["daily:2026-12-04"], 100)
+                                   for n, rid in enumerate(ids)))
+            assert await gateways[0].budget_counters(["daily:2026-12-04"]) == {"daily:2026-12-04": (1200, 0)}
+        finally:
+            for store in gateways:
+                await store.aclose()
