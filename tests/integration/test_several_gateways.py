@@ -87,12 +87,14 @@ def test_three_gateways_one_killed_mid_load_lose_and_double_nothing(tmp_path, wa
                 time.sleep(0.2)
             time.sleep(LEASE_S + 1)  # time enough for a second reply to show up
             said = stored_user_messages(url)
+            status = alive[0].status(tmp_path, env)
             contexts = context_sizes(url)
         finally:
             codes = [gw.stop() for gw in alive]
         victim_log = victim.log()
 
     assert codes == [0, 0], "the surviving gateways stop cleanly on SIGTERM (their pools closed)"
+    assert f"store: postgresql {url}" in status.splitlines()  # `exoclaw status` names the store
     # the killed gateway did work before it died
     assert "event=turn_start" in victim_log
     # every accepted webhook replied exactly once
