@@ -175,3 +175,84 @@ def test_search_facts(benchmark, loop, store):
         assert await store.search_facts("bench:p", question, limit=20)
 
     measure(benchmark, loop, f"search_facts over 1,000 facts ({matched} match)", search)
+
+
+# ---------------------------------------------------------------- PostgreSQL: a turn's store work
+
+#: p50 target of one turn's store work on PostgreSQL over loopback (issue 19)
+TURN_TARGET_MS = 3.0
+TURNS_MEASURED = 300
+
+
+def test_turn_store_time_postgres(benchmark, loop):
+    """One turn's store work on PostgreSQL (loopback), as the agent loop does it, awaited one after another:
+    the session's cross-gateway lane (advisory lock on its own connection, then unlock), load_turns(5)
+    (episodic window), search_messages (recall), sum_tokens (a budget check), record_usage and append_turn
+    of a 4-message turn. Sessions have 200 turns already (ANALYZEd); 20 sessions in rotation. p50/p95 per turn in
+    extra_info (``turn_p50_ms``, ``turn_p95_ms``); target p50 ≤ 3 ms (reported; fails only above 10x)."""
+    import psycopg
+
+    from builtin_plugins.store_postgres.store import open_postgres
+    from exoclaw_core.agent.lanes import Lanes
+    from tests.harness import postgres_database
+
+    with postgres_database() as url:
+        store = open_postgres(url)
+        lanes = Lanes(store.lanes())
+        record = UsageRecord("2026-11-25T11:38:47.123456Z", "bench:s", "bench", "echo", "echo", 2100, 350)
+
+        async def fill() -> None:
+            for n in range(200):
+                await asyncio.gather(*(store.append_turn(f"bench:pg:acct:s{s}", "bench", a_turn(n), 100)
+                                       for s in range(20)))
+
+        loop.run_until_complete(fill())
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ANALYZE")  # what autovacuum does to a table that grew: the planner's statistics
+        times: list[float] = []
+        phases: dict[str, list[float]] = {}
+
+        async def turn(i: int) -> None:
+            key = f"bench:pg:acct:s{i % 20}"
+            t0 = mark = loop.time()
+
+            def lap(name: str) -> None:
+                nonlocal mark
+                now = loop.time()
+                phases.setdefault(name, []).append((now - mark) * 1000)
+                mark = now
+
+            async with lanes.hold(key):
+                lap("lane (lock)")
+                await store.load_turns(key, 5)
+                lap("load_turns(5)")
+                await store.search_messages("bench:pg:acct", ["weather", "city", "clear"], limit=5,
+                                            skip_session=key, skip_last_turns=5)
+                lap("search_messages (every message matches)")
+                await store.sum_tokens("2026-11-25", agent_id="bench")
+                lap("sum_tokens")
+                await store.record_usage(record)
+                lap("record_usage")
+                await store.append_turn(key, "bench", a_turn(i), 120)
+                lap("append_turn (4 messages)")
+            lap("lane (unlock)")
+            times.append((loop.time() - t0) * 1000)
+
+        async def run() -> None:
+            for i in range(TURNS_MEASURED):
+                await turn(i)
+
+        try:
+            benchmark.pedantic(lambda: loop.run_until_complete(run()), rounds=1, iterations=1, warmup_rounds=1)
+        finally:
+            loop.run_until_complete(store.aclose())
+    times = sorted(times[-TURNS_MEASURED:])
+    p50, p95 = times[len(times) // 2], times[int(len(times) * 0.95)]
+    benchmark.extra_info.update(turn_p50_ms=round(p50, 2), turn_p95_ms=round(p95, 2), turns=len(times))
+    RESULTS["PostgreSQL: one turn's store work (p50)"] = p50 * 1000
+    RESULTS["PostgreSQL: one turn's store work (p95)"] = p95 * 1000
+    for name, values in phases.items():
+        values.sort()
+        RESULTS[f"PostgreSQL:   {name} (p50)"] = values[len(values) // 2] * 1000
+        benchmark.extra_info[f"{name} p50_ms"] = round(values[len(values) // 2], 3)
+    assert p50 < 10 * TURN_TARGET_MS, f"{p50:.1f} ms per turn"

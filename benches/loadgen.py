@@ -12,7 +12,8 @@ Sub-commands::
     turns     N clients, each its own connection and session, send chat.send
               back to back (the next as soon as the previous one's ``done``
               arrived) for a fixed time; turns/s, turn latency, and with
-              --stamped the per-chunk latency (see fake-llm)
+              --stamped the per-chunk latency (see fake-llm); --also-url
+              spreads the clients over several gateways
     ttft      one client, turns one after another: time from sending
               chat.send to the first ``text`` frame; with --stamped also the
               provider's own time to first chunk, read from the chunk
@@ -176,7 +177,8 @@ async def cmd_turns(args: argparse.Namespace) -> dict[str, Any]:
 
     async def client(i: int, session: aiohttp.ClientSession, ready: asyncio.Event) -> None:
         nonlocal turns, text_frames, connected
-        ws = await connect(session, args.url)
+        urls = [args.url, *args.also_url]  # several gateways: client i talks to the (i mod n)th
+        ws = await connect(session, urls[i % len(urls)])
         connected += 1
         try:
             await ready.wait()
@@ -477,6 +479,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sp.add_argument("--warmup", type=float, default=1.0)
     sp.add_argument("--stagger", type=float, default=0.0,
                     help="client i starts its first turn i/N of this many seconds late (no lockstep bursts)")
+    sp.add_argument("--also-url", action="append", default=[],
+                    help="another gateway's URL (repeatable): the clients are spread over all of them")
 
     sp = sub.add_parser("ttft")
     client_args(sp)

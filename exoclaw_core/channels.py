@@ -92,26 +92,71 @@ class Channels:
     recorded as failed.
     """
 
+    #: seconds a claim on an inbox item lasts unless renewed: a crashed gateway's items are taken over after it
+    lease_s = 30.0
+
     def __init__(self, rt: Any, *, retry: RetryPolicy | None = None):
         self.rt = rt
         self.retry = retry or RetryPolicy(max_retries=3, base_s=2.0, max_s=60.0)
         self.tasks: set[asyncio.Task[Any]] = set()
+        #: this gateway's name on its inbox claims; the items it is handling now
+        self.owner: str = getattr(rt, "instance_id", "") or "gateway"
+        self.lease_s = float(getattr(rt.settings, "store_lease_s", self.lease_s))
+        self.active: set[int] = set()
+        self.sweeper: asyncio.Task[Any] | None = None
 
-    def submit(self, item: InboxItem) -> None:
+    def submit(self, item: InboxItem, *, claimed: bool = False) -> None:
+        """Handle an item (claiming it first unless ``claimed``: only one gateway handles each)."""
         if self.rt.stopping:  # it stays pending in the inbox: answered after the restart
             return
-        task = asyncio.get_running_loop().create_task(self.process(item))
+        task = asyncio.get_running_loop().create_task(self._claimed(item, claimed))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    async def _claimed(self, item: InboxItem, claimed: bool) -> None:
+        if item.id in self.active:
+            return
+        if not claimed and not await self.rt.store.inbox_claim(self.owner, self.lease_s, ids=[item.id]):
+            return  # another gateway has it
+        self.active.add(item.id)
+        try:
+            await self.process(item)
+        finally:
+            self.active.discard(item.id)
+
     async def resume(self) -> int:
-        """After a restart: answer what was acknowledged but not yet answered."""
-        pending = await self.rt.store.inbox_pending()
-        for item in pending:
-            self.submit(item)
-        if pending:
-            log.info("event=inbox_resume items=%d", len(pending))
-        return len(pending)
+        """At start: answer what was acknowledged but not yet answered (and not held by another gateway);
+        then keep renewing this gateway's claims and take over the items whose holder went away."""
+        count = await self._take_over()
+        if count:
+            log.info("event=inbox_resume items=%d", count)
+        if self.sweeper is None:
+            self.sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        return count
+
+    async def _take_over(self) -> int:
+        items = await self.rt.store.inbox_claim(self.owner, self.lease_s)
+        for item in items:
+            self.submit(item, claimed=True)
+        return len(items)
+
+    async def _sweep(self) -> None:
+        while not self.rt.stopping:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                if self.active:
+                    await self.rt.store.inbox_renew(self.owner, sorted(self.active), self.lease_s)
+                taken = await self._take_over()
+                if taken:
+                    log.info("event=inbox_takeover items=%d", taken)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a lost database: try again next round
+                log.warning("event=inbox_sweep_failed error=%s", quote(redact(str(exc))))
+
+    def stop(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.cancel()
 
     async def process(self, item: InboxItem) -> None:
         store = self.rt.store

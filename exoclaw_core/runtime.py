@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
+import socket
 import time
+import uuid
 from typing import Any, Awaitable, Callable, Coroutine
 
 from exoclaw_hooks import (
@@ -108,7 +111,9 @@ class Runtime:
         self.agents: dict[str, AgentConfig] = {k: a.public() for k, a in settings.agents.items()}
         self.host = GatewayHost(self)
         self.metrics = Metrics()
-        self.lanes = Lanes()
+        # a store shared between gateways keeps a session's turns FIFO across them too
+        shared = getattr(store, "lanes", None)
+        self.lanes = Lanes(shared() if callable(shared) else None)
         self.retry_policy = RetryPolicy()
         self.providers: dict[str, ProviderInfo] = {}
         self.methods: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
@@ -121,6 +126,8 @@ class Runtime:
         self.background: set[asyncio.Task[Any]] = set()
         self.connections = 0
         self.started_at = time.time()
+        #: this process among the gateways sharing a store (its name on inbox claims)
+        self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.ready = False
         self.stopping = False
         #: seconds a new /ws connection has to authenticate; turns' grace period at shutdown
@@ -165,6 +172,8 @@ class Runtime:
     async def stop(self, grace_s: float = 10.0) -> None:
         self.ready = False
         self.stopping = True  # turns accepted from now on end at once with an error
+        if self.channels is not None:
+            self.channels.stop()
         work = set(self.turns) | set(self.background) | set(self.channels.tasks if self.channels else ())
         if work:
             log.info("event=shutdown_wait tasks=%d grace_s=%.1f", len(work), grace_s)

@@ -189,6 +189,30 @@ class Store(Protocol):
     # 'replied' or 'failed', or back to 'pending' with an error; ValueError for another state
     async def inbox_answer(self, id: int, reply: str) -> bool: ...  # noqa: A002 - keep a pending item's reply
     async def inbox_counts(self) -> dict[str, int]: ...  # every state of INBOX_STATES, 0 when none
+    async def inbox_claim(
+        self, owner: str, lease_s: float, *, ids: Sequence[int] | None = None, limit: int = 100,
+    ) -> list[InboxItem]: ...  # pending items nobody holds (never claimed, or the claim's lease ran out), now
+    # held by ``owner`` for ``lease_s`` seconds, oldest first; ``ids``: only those. Two owners never get the same
+    # item while a lease runs: each delivery is handled by one gateway; a crashed one's items come back after it
+    async def inbox_renew(self, owner: str, ids: Sequence[int], lease_s: float) -> int: ...  # extend owner's
+    # leases on those pending items (the ones still its own); how many were extended
+
+    # budget counters shared by every gateway on the store: reservations before a call, settled after it
+    async def budget_reserve(
+        self, owner: str, limits: Mapping[str, int], amount: int, *, hold_s: float,
+        seed: Mapping[str, int] | None = None,
+    ) -> tuple[int | None, dict[str, tuple[int, int]]]: ...
+    # ONE atomic step over every counter named in ``limits`` (counter key -> limit): each counter is
+    # (used, reserved), reserved = the amounts of the reservations on it not yet settled nor expired. When
+    # used + reserved + amount <= limit for every key, a reservation of ``amount`` on all of them is made
+    # (it expires after ``hold_s`` unless settled) and its id returned, else None (nothing changes). Also
+    # returns each counter as it was before. A counter seen first starts at ``seed[key]`` (default 0): what
+    # the usage records say was spent in its period. Keys are the caller's ("daily:2026-12-04", "session:K").
+    async def budget_settle(self, reservation: int | None, keys: Sequence[str], tokens: int) -> None: ...
+    # ONE atomic step: the reservation (if still there) is released and ``tokens`` added to the used count
+    # of every key (also when the reservation expired: tokens spent are counted)
+    async def budget_counters(self, keys: Sequence[str]) -> dict[str, tuple[int, int]]: ...  # (used, reserved);
+    # only the keys that exist
 
     # operating it
     def describe(self) -> dict[str, Any]: ...  # {"kind": "sqlite" | "postgresql" | …, "url": without password,

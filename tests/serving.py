@@ -74,3 +74,49 @@ def readme_block(command: str) -> list[str]:
         block.pop()
     return block
 
+
+
+async def shared_session_load(
+    urls, *, clients: int, turns: int, sessions: int, channel: str = "load", account: str = "acct",
+    on_ack=None, pick=None, timeout: float = 60.0,
+):
+    """``clients`` clients, each sending ``turns`` messages one after another (the next once the previous
+    one ended) to gateways chosen by ``pick(urls)`` (default: at random), client i in session ``s{i % sessions}``.
+
+    A message's content is ``c<client>-<n>``. Returns ``(acked, failed)``: lists of ``(client, n)`` whose turn
+    ended with ``done`` and no error, and the others (an error, or a connection that broke). ``on_ack(count)``
+    is called after each acknowledgement (to do something mid-load); ``urls`` may be a callable (the live ones).
+    """
+    import asyncio
+    import random
+
+    import aiohttp
+
+    from exoclaw_hooks.testing.gateway import Reply, WSClient
+
+    acked: list[tuple[int, int]] = []
+    failed: list[tuple[int, int]] = []
+    choose = pick or random.choice
+
+    async def client(i: int, http: aiohttp.ClientSession) -> None:
+        for n in range(turns):
+            url = choose(urls() if callable(urls) else urls)
+            params = {"channel": channel, "account": account, "peer": f"s{i % sessions}", "content": f"c{i}-{n}"}
+            try:
+                async with http.ws_connect(url) as ws:
+                    c = WSClient(ws)
+                    c.hello = await c.recv()
+                    reply = Reply(await c.chat(params, timeout=timeout))
+            except Exception:  # noqa: BLE001 - a gateway killed under it: not acknowledged
+                failed.append((i, n))
+                continue
+            if reply.done:
+                acked.append((i, n))
+                if on_ack is not None:
+                    await on_ack(len(acked))
+            else:
+                failed.append((i, n))
+
+    async with aiohttp.ClientSession() as http:
+        await asyncio.gather(*(client(i, http) for i in range(clients)))
+    return acked, failed

@@ -22,6 +22,8 @@ import asyncio
 import datetime as _dt
 import json
 import logging
+import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -43,6 +45,8 @@ CONNECT_TIMEOUT_S = 3
 #: seconds the pool retries a failed connection (backing off) before giving the slot up; the next call starts
 #: afresh, so a database that comes back is used again within about this long, however long it was away
 RECONNECT_S = 5
+#: a connection given back less than this many seconds ago is not pinged before its next use
+FRESH_S = 1.0
 #: libpq keepalives: a silent peer is given up after idle + interval x count seconds (~25 s)
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
@@ -102,6 +106,9 @@ class PostgresBase:
         self._pool: AsyncConnectionPool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._pool_ready: asyncio.Future[Any] | None = None
+        self._lanes: Any = None
+        #: when each connection was last given back: one used a moment ago is not pinged again
+        self._used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self._closed = False
 
     # -- opening ----------------------------------------------------------
@@ -122,6 +129,12 @@ class PostgresBase:
         self._sync.open(wait=False)
         return self
 
+    async def _check(self, conn: Any) -> None:
+        """Ping a connection before use unless it was in use a moment ago (a round trip saved per call on a
+        busy gateway); a dead one is dropped and another taken, so a database that came back is used again."""
+        if time.monotonic() - self._used.get(conn, 0.0) > FRESH_S:
+            await AsyncConnectionPool.check_connection(conn)
+
     async def _apool(self) -> AsyncConnectionPool:
         loop = asyncio.get_running_loop()
         if self._pool_loop is not loop:
@@ -129,12 +142,19 @@ class PostgresBase:
             self._pool_loop = loop
             self._pool = AsyncConnectionPool(
                 self._url, min_size=2, max_size=self._max, kwargs=self._kwargs, open=False,
-                check=AsyncConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_S,
-                reconnect_timeout=RECONNECT_S, name="exoclaw")
+                check=self._check, timeout=CONNECT_TIMEOUT_S, reconnect_timeout=RECONNECT_S, name="exoclaw")
             self._pool_ready = loop.create_task(self._pool.open(wait=False))
         assert self._pool is not None and self._pool_ready is not None
         await self._pool_ready
         return self._pool
+
+    def lanes(self) -> Any:
+        """The session lanes shared by every gateway on this database (see :mod:`.lanes`)."""
+        if self._lanes is None:
+            from .lanes import PostgresLanes
+
+            self._lanes = PostgresLanes(self)
+        return self._lanes
 
     # -- identity ---------------------------------------------------------
 
@@ -160,15 +180,21 @@ class PostgresBase:
 
     # -- running work -----------------------------------------------------
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``await fn(conn, *args)`` in one transaction on a pooled connection."""
+    async def _run(self, fn: Callable[..., Any], *args: Any, tx: bool = False) -> Any:
+        """``await fn(conn, *args)`` on a pooled connection: in one transaction when ``tx`` (several
+        statements that stand or fall together), else each statement its own (one round trip less twice)."""
         if self._closed:
             raise StoreClosedError("the store is closed")
         try:
             pool = await self._apool()
             async with pool.connection() as conn:
-                async with conn.transaction():
-                    return await fn(conn, *args)
+                try:
+                    if not tx:
+                        return await fn(conn, *args)
+                    async with conn.transaction():
+                        return await fn(conn, *args)
+                finally:
+                    self._used[conn] = time.monotonic()
         except _LOST as exc:
             raise self._unavailable(exc) from None
 
@@ -178,8 +204,7 @@ class PostgresBase:
             raise StoreClosedError("the store is closed")
         try:
             with self._sync.connection() as conn:
-                with conn.transaction():
-                    return fn(conn, *args)
+                return fn(conn, *args)  # each kv call is one statement: its own transaction
         except _LOST as exc:
             raise self._unavailable(exc) from None
 
@@ -211,13 +236,14 @@ class PostgresBase:
                 loop.run_until_complete(pool.close())
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
+        """Close the pools, the async ones on this loop (where they were opened). Idempotent."""
         pool = self._pool if self._pool_loop is asyncio.get_running_loop() else None
         self._pool = self._pool_loop = None
         self.close()
         if pool is not None:
             await pool.close()
+        if self._lanes is not None:
+            await self._lanes.close()
 
     def __enter__(self) -> "PostgresBase":
         return self

@@ -60,7 +60,7 @@ class FactsMixin(PostgresBase):
                 await conn.execute("UPDATE facts SET superseded_by = %s WHERE id = %s", (new_id, old[0]))
             return replace(new, id=new_id)
 
-        return await self._run(write)
+        return await self._run(write, tx=True)
 
     async def search_facts(
         self, person_key: str | None, match: str, limit: int = 20, include_superseded: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from exoclaw_hooks import INBOX_STATES, InboxItem, IncomingMessage, UsageRecord
@@ -27,13 +28,13 @@ class UsageMixin(PostgresBase):
     async def record_usage(self, record: UsageRecord) -> None:
         row = (normalize_ts(record.timestamp), record.session_key, record.agent_id, record.provider, record.model,
                int(record.input_tokens), int(record.output_tokens), int(record.cache_read_tokens),
-               int(record.cache_write_tokens), float(record.cost_usd), bool(record.priced))
+               int(record.cache_write_tokens), float(record.cost_usd), bool(record.priced), bool(record.estimated))
 
         async def write(conn: Any) -> None:
             await conn.execute(
                 """INSERT INTO usage(ts, session_key, agent_id, provider, model, input_tokens, output_tokens,
-                                     cache_read_tokens, cache_write_tokens, cost_usd, priced)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", row)
+                                     cache_read_tokens, cache_write_tokens, cost_usd, priced, estimated)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", row)
 
         await self._run(write)
 
@@ -55,6 +56,32 @@ class UsageMixin(PostgresBase):
 
         return await self._run(read)
 
+    async def sum_usage(
+        self, since: str, *, session_key: str | None = None, agent_id: str | None = None, person: str | None = None
+    ) -> tuple[int, float]:
+        """``(input + output tokens, USD)`` recorded at or after ``since`` (every gateway's), optionally of
+        one session, one agent and/or one person (``channel:account``, as escaped in session keys)."""
+        start = normalize_ts(since) if since else ""
+
+        async def read(conn: Any) -> tuple[int, float]:
+            where, params = "ts >= %s", [start]
+            if session_key is not None:
+                where += " AND session_key = %s"
+                params.append(session_key)
+            if agent_id is not None:
+                where += " AND agent_id = %s"
+                params.append(agent_id)
+            if person is not None:  # what follows the key's first ":" starts with "<person>:" (the usage_person index)
+                where += " AND substr(session_key, strpos(session_key, ':') + 1) LIKE %s"
+                params.append(person.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%")
+            cur = await conn.execute(
+                f"""SELECT COALESCE(SUM(input_tokens + output_tokens), 0)::bigint, COALESCE(SUM(cost_usd), 0.0)
+                    FROM usage WHERE {where}""", params)
+            tokens, usd = await cur.fetchone()
+            return int(tokens), float(usd)
+
+        return await self._run(read)
+
     async def usage_report(self, by: str, session_key: str | None = None) -> list[dict[str, Any]]:
         if by not in _GROUPS:
             raise ValueError(f"usage report by must be one of {', '.join(_GROUPS)} (got {by!r})")
@@ -64,14 +91,16 @@ class UsageMixin(PostgresBase):
             cur = await conn.execute(
                 f"""SELECT {_GROUPS[by]} AS g, COUNT(*), COALESCE(SUM(input_tokens), 0)::bigint,
                            COALESCE(SUM(output_tokens), 0)::bigint, COALESCE(SUM(cost_usd), 0.0),
-                           COUNT(*) FILTER (WHERE NOT priced)
+                           COUNT(*) FILTER (WHERE NOT priced), COUNT(*) FILTER (WHERE estimated)
                     FROM usage {where} GROUP BY g ORDER BY g""", (session_key,) if session_key is not None else ())
             out = []
-            for g, calls, inp, out_tokens, cost, unpriced in await cur.fetchall():
+            for g, calls, inp, out_tokens, cost, unpriced, estimated in await cur.fetchall():
                 row = {"group": g, "calls": int(calls), "input_tokens": int(inp), "output_tokens": int(out_tokens),
                        "cost_usd": float(cost)}
                 if unpriced:
                     row["unpriced_calls"] = int(unpriced)
+                if estimated:  # calls whose provider reported no usage: charged the gateway's estimate
+                    row["estimated_calls"] = int(estimated)
                 out.append(row)
             return out
 
@@ -143,8 +172,7 @@ class InboxMixin(PostgresBase):
         async def write(conn: Any) -> bool:
             cur = await conn.execute(
                 """UPDATE inbox SET state = %s, updated_at = %s, attempts = attempts + %s,
-                       reply_status = COALESCE(%s, reply_status), error = COALESCE(%s, error),
-                       claimed_by = NULL, claimed_until = NULL
+                       reply_status = COALESCE(%s, reply_status), error = COALESCE(%s, error)
                    WHERE id = %s AND state <> 'replied'""",
                 (state, now, 1 if counts else 0, reply_status, error, int(id)))
             return cur.rowcount == 1
@@ -159,6 +187,40 @@ class InboxMixin(PostgresBase):
                 "UPDATE inbox SET reply = %s, updated_at = %s WHERE id = %s AND state = 'pending'",
                 (reply, now, int(id)))
             return cur.rowcount == 1
+
+        return await self._run(write)
+
+    async def inbox_claim(
+        self, owner: str, lease_s: float, *, ids: Sequence[int] | None = None, limit: int = 100,
+    ) -> list[InboxItem]:
+        """Take the pending items nobody holds; rows another gateway is claiming right now are skipped."""
+        if ids is not None and not ids:
+            return []
+
+        async def write(conn: Any) -> list[InboxItem]:
+            only = "AND id = ANY(%(ids)s)" if ids is not None else ""
+            cur = await conn.execute(
+                f"""UPDATE inbox SET claimed_by = %(owner)s,
+                                     claimed_until = now() + make_interval(secs => %(lease)s)
+                    WHERE id IN (SELECT id FROM inbox
+                                 WHERE state = 'pending' AND (claimed_until IS NULL OR claimed_until <= now()) {only}
+                                 ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+                    RETURNING id, channel, message_id, payload, state, attempts, received_at, reply""",
+                {"owner": owner, "lease": float(lease_s), "ids": [int(i) for i in ids or ()], "limit": int(limit)})
+            return sorted((_item(row) for row in await cur.fetchall()), key=lambda item: item.id)
+
+        return await self._run(write)
+
+    async def inbox_renew(self, owner: str, ids: Sequence[int], lease_s: float) -> int:
+        if not ids:
+            return 0
+
+        async def write(conn: Any) -> int:
+            cur = await conn.execute(
+                """UPDATE inbox SET claimed_until = now() + make_interval(secs => %s)
+                   WHERE id = ANY(%s) AND claimed_by = %s AND state = 'pending'""",
+                (float(lease_s), [int(i) for i in ids], owner))
+            return cur.rowcount
 
         return await self._run(write)
 

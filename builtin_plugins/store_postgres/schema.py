@@ -116,7 +116,8 @@ M001_INITIAL = (
         updated_at TEXT NOT NULL,
         PRIMARY KEY (namespace, key)
     )""",
-    # claimed_by / claimed_until: the gateway handling a pending item, and until when (a lease; SKIP LOCKED claims)
+    # claimed_by / claimed_until: the gateway handling a pending item, and until when (a lease on the server's
+    # clock, so the gateways' clocks do not matter; claims take rows with FOR UPDATE SKIP LOCKED)
     """CREATE TABLE inbox (
         id BIGSERIAL PRIMARY KEY,
         channel TEXT NOT NULL,
@@ -130,15 +131,42 @@ M001_INITIAL = (
         error TEXT,
         reply TEXT,
         claimed_by TEXT,
-        claimed_until TEXT,
+        claimed_until TIMESTAMPTZ,
         UNIQUE (channel, message_id)
     )""",
     "CREATE INDEX inbox_pending ON inbox(id) WHERE state = 'pending'",
 )
 
+M002_BUDGET_COUNTERS = (
+    # a counter's row is locked (FOR UPDATE) while a reservation is checked against it: two gateways' calls
+    # in the same scope are checked one after the other, so neither can pass on a sum the other is changing
+    "CREATE TABLE budget_counters (key TEXT PRIMARY KEY, used BIGINT NOT NULL DEFAULT 0)",
+    """CREATE TABLE budget_reservations (
+        id BIGSERIAL PRIMARY KEY,
+        owner TEXT NOT NULL,
+        amount BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    )""",
+    """CREATE TABLE budget_reservation_keys (
+        key TEXT NOT NULL,
+        reservation_id BIGINT NOT NULL REFERENCES budget_reservations(id) ON DELETE CASCADE,
+        PRIMARY KEY (key, reservation_id)
+    )""",
+    "CREATE INDEX budget_reservation_keys_reservation ON budget_reservation_keys(reservation_id)",
+)
+
+#: usage records say when their counts are the gateway's estimate (the provider reported none); a
+#: person's usage (the session key after its agent: ``channel:account:peer``) is summed by index
+M003_USAGE_ESTIMATED: tuple[str, ...] = (
+    "ALTER TABLE usage ADD COLUMN estimated BOOLEAN NOT NULL DEFAULT FALSE",
+    "CREATE INDEX usage_person ON usage((substr(session_key, strpos(session_key, ':') + 1)) text_pattern_ops, ts)",
+)
+
 #: (version, name, statements), in order. Append only.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "m001_initial", M001_INITIAL),
+    (2, "m002_budget_counters", M002_BUDGET_COUNTERS),
+    (3, "m003_usage_estimated", M003_USAGE_ESTIMATED),
 )
 
 

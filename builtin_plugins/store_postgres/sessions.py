@@ -4,7 +4,8 @@ A turn is one transaction. Its first statement creates or updates the
 session's row, which locks that row until the commit: two gateways storing
 turns of one session at once take their seqs one after the other, never
 the same. Recall ranks the person's matching messages by ``ts_rank`` over
-the ``tsv`` column (english stemming, a GIN index), the words ORed.
+the ``tsv`` column (english stemming, a GIN index), the words ORed; only
+the :data:`MAX_MATCHES` most recent matches are ranked.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ _ROLES = frozenset(("user", "assistant", "tool"))
 #: a word as recall sees it; at most this many words in one query (a pasted essay is not a huge OR)
 WORD = re.compile(r"\w+")
 MAX_QUERY_WORDS = 64
+#: a search ranks at most the person's this many most recent matches (ranking every message that has a common
+#: word costs milliseconds per thousand; the SQLite store leaves the commonest words out instead)
+MAX_MATCHES = 1500
 
 _COLUMNS = "m.id, m.session_key, t.seq, m.role, m.speaker, m.content, m.created_at"
 _SAID = "m.role IN ('user', 'assistant') AND m.content <> ''"
@@ -87,41 +91,41 @@ class SessionsMixin(PostgresBase):
         ctx = dumps(dict(context)) if context else None
 
         async def write(conn: Any) -> int:
-            await conn.execute(
-                """INSERT INTO sessions(key, agent_id, created_at, updated_at, message_count, tokens)
-                   VALUES (%s, %s, %s, %s, %s, %s)
-                   ON CONFLICT (key) DO UPDATE SET
-                     updated_at = excluded.updated_at, touch = nextval('session_touch'),
-                     message_count = sessions.message_count + excluded.message_count,
-                     tokens = sessions.tokens + excluded.tokens""",
-                (session_key, agent_id, now, now, len(rows), int(tokens)),
-            )
-            if replaces is not None:
-                cur = await conn.execute(
-                    """WITH gone AS (DELETE FROM turns WHERE session_key = %s AND seq = %s RETURNING id)
-                       SELECT COUNT(*) FROM messages WHERE turn_id IN (SELECT id FROM gone)""",
-                    (session_key, replaces))
-                removed = (await cur.fetchone())[0]
-                await conn.execute("UPDATE sessions SET message_count = message_count - %s WHERE key = %s",
-                                   (removed, session_key))
-            cur = await conn.execute(
-                """INSERT INTO turns(session_key, seq, created_at, tokens, context)
-                   VALUES (%s, (SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE session_key = %s), %s, %s, %s)
-                   RETURNING id, seq""",
-                (session_key, session_key, now, int(tokens), ctx))
-            turn_id, seq = await cur.fetchone()
-            if rows:
-                async with conn.cursor() as cur:
-                    await cur.executemany(
-                        """INSERT INTO messages(turn_id, session_key, role, content, tool_calls, tool_results,
-                                                created_at, person_key, speaker)
-                           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-                        [(turn_id, *row) for row in rows])
-            if answers is not None:  # the webhook reply commits with its turn
-                await conn.execute(
-                    "UPDATE inbox SET reply = %s, updated_at = %s WHERE id = %s AND state = 'pending'",
-                    (answers[1], now, int(answers[0])))
-            return seq
+            # every statement is sent at once (a pipeline: one round trip for the whole turn); the messages
+            # find their turn's id with currval() instead of waiting for the turn's RETURNING
+            async with conn.pipeline():
+                async with conn.transaction():
+                    await conn.execute(
+                        """INSERT INTO sessions(key, agent_id, created_at, updated_at, message_count, tokens)
+                           VALUES (%s, %s, %s, %s, %s, %s)
+                           ON CONFLICT (key) DO UPDATE SET
+                             updated_at = excluded.updated_at, touch = nextval('session_touch'),
+                             message_count = sessions.message_count + excluded.message_count,
+                             tokens = sessions.tokens + excluded.tokens""",
+                        (session_key, agent_id, now, now, len(rows), int(tokens)))
+                    if replaces is not None:  # the replaced turn goes, its messages leave the count
+                        await conn.execute(
+                            """WITH gone AS (DELETE FROM turns WHERE session_key = %s AND seq = %s RETURNING id),
+                                    n AS (SELECT COUNT(*) AS c FROM messages WHERE turn_id IN (SELECT id FROM gone))
+                               UPDATE sessions SET message_count = message_count - (SELECT c FROM n)
+                               WHERE key = %s""", (session_key, replaces, session_key))
+                    turn = await conn.execute(
+                        """INSERT INTO turns(session_key, seq, created_at, tokens, context)
+                           VALUES (%s, (SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE session_key = %s),
+                                   %s, %s, %s)
+                           RETURNING seq""", (session_key, session_key, now, int(tokens), ctx))
+                    if rows:
+                        async with conn.cursor() as cur:
+                            await cur.executemany(
+                                """INSERT INTO messages(turn_id, session_key, role, content, tool_calls,
+                                                        tool_results, created_at, person_key, speaker)
+                                   VALUES (currval(pg_get_serial_sequence('turns', 'id')),
+                                           %s, %s, %s, %s, %s, %s, %s, %s)""", rows)
+                    if answers is not None:  # the webhook reply commits with its turn
+                        await conn.execute(
+                            "UPDATE inbox SET reply = %s, updated_at = %s WHERE id = %s AND state = 'pending'",
+                            (answers[1], now, int(answers[0])))
+            return (await turn.fetchone())[0]
 
         seq = await self._run(write)
         stored = tuple(m if m.created_at else Message(m.role, m.content or "", m.tool_calls, m.tool_results, now)
@@ -217,16 +221,22 @@ class SessionsMixin(PostgresBase):
             return []
 
         async def read(conn: Any) -> list[tuple[StoredMessage, float]]:
-            recent, params = "", [query, person_key]
+            recent = ""
+            params: dict[str, Any] = {"q": query, "person": person_key, "limit": int(limit)}
             if skip_session and skip_last_turns > 0:
-                recent = "AND m.turn_id NOT IN (SELECT id FROM turns WHERE session_key = %s ORDER BY seq DESC LIMIT %s)"
-                params += [skip_session, int(skip_last_turns)]
+                recent = """AND m.turn_id NOT IN (SELECT id FROM turns WHERE session_key = %(skip)s
+                                                  ORDER BY seq DESC LIMIT %(skip_n)s)"""
+                params.update(skip=skip_session, skip_n=int(skip_last_turns))
+            # rank the person's most recent matches (ids and vectors only), then read the kept few in full;
+            # the query is written out (not a CTE) so the planner sees it and picks the index that fits it
             cur = await conn.execute(
-                f"""SELECT {_COLUMNS}, ts_rank(m.tsv, q) AS rank
-                    FROM messages AS m JOIN turns AS t ON t.id = m.turn_id,
-                         to_tsquery('english', %s) AS q
-                    WHERE m.tsv @@ q AND m.person_key = %s {recent}
-                    ORDER BY rank DESC, m.id DESC LIMIT %s""", (*params, int(limit)))
+                f"""WITH candidates AS (SELECT m.id, m.tsv FROM messages AS m
+                                        WHERE m.tsv @@ to_tsquery('english', %(q)s) AND m.person_key = %(person)s
+                                        {recent} ORDER BY m.id DESC LIMIT {MAX_MATCHES}),
+                         ranked AS (SELECT c.id, ts_rank(c.tsv, to_tsquery('english', %(q)s)) AS rank
+                                    FROM candidates AS c ORDER BY rank DESC, c.id DESC LIMIT %(limit)s)
+                    SELECT {_COLUMNS}, r.rank FROM ranked AS r JOIN messages AS m ON m.id = r.id
+                    JOIN turns AS t ON t.id = m.turn_id ORDER BY r.rank DESC, m.id DESC""", params)
             return [(StoredMessage(*row[:7]), float(row[7])) for row in await cur.fetchall()]
 
         return await self._run(read)
@@ -239,30 +249,26 @@ class SessionsMixin(PostgresBase):
             return {}
 
         async def read(conn: Any) -> dict[int, list[StoredMessage]]:
+            # one statement for every hit: itself and its neighbours on each side, said in its session
             cur = await conn.execute(
-                f"SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id WHERE m.id = ANY(%s)",
-                (ids,))
-            hits = {row[0]: StoredMessage(*row) for row in await cur.fetchall()}
+                f"""SELECT h.id, x.* FROM unnest(%(ids)s::bigint[]) AS h(id)
+                    JOIN messages AS hm ON hm.id = h.id,
+                    LATERAL (
+                        (SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id
+                         WHERE m.id = hm.id)
+                        UNION ALL
+                        (SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id
+                         WHERE m.session_key = hm.session_key AND m.id < hm.id AND {_SAID}
+                         ORDER BY m.id DESC LIMIT %(before)s)
+                        UNION ALL
+                        (SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id
+                         WHERE m.session_key = hm.session_key AND m.id > hm.id AND {_SAID}
+                         ORDER BY m.id LIMIT %(after)s)
+                    ) AS x""", {"ids": ids, "before": max(0, int(before)), "after": max(0, int(after))})
             out: dict[int, list[StoredMessage]] = {}
-            for i in ids:
-                hit = hits.get(i)
-                if hit is None:
-                    continue
-                group = [hit]
-                if before > 0:
-                    cur = await conn.execute(
-                        f"""SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id
-                            WHERE m.session_key = %s AND m.id < %s AND {_SAID} ORDER BY m.id DESC LIMIT %s""",
-                        (hit.session_key, i, int(before)))
-                    group += [StoredMessage(*row) for row in await cur.fetchall()]
-                if after > 0:
-                    cur = await conn.execute(
-                        f"""SELECT {_COLUMNS} FROM messages AS m JOIN turns AS t ON t.id = m.turn_id
-                            WHERE m.session_key = %s AND m.id > %s AND {_SAID} ORDER BY m.id LIMIT %s""",
-                        (hit.session_key, i, int(after)))
-                    group += [StoredMessage(*row) for row in await cur.fetchall()]
-                out[i] = sorted(group, key=lambda m: m.id)
-            return out
+            for row in await cur.fetchall():
+                out.setdefault(row[0], []).append(StoredMessage(*row[1:]))
+            return {i: sorted(out[i], key=lambda m: m.id) for i in ids if i in out}
 
         return await self._run(read)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .budgets import BudgetsMixin
 from .connection import Clock
 from .facts import FactsMixin
 from .records import InboxMixin, KVMixin, UsageMixin
 from .sessions import SessionsMixin
 
 
-class PostgresStore(SessionsMixin, FactsMixin, UsageMixin, KVMixin, InboxMixin):
+class PostgresStore(SessionsMixin, FactsMixin, UsageMixin, KVMixin, InboxMixin, BudgetsMixin):
     """``PostgresStore(url, *, clock=None, max_connections=20)``; :meth:`open` connects and migrates (blocking)."""
 
 

@@ -2,13 +2,18 @@
 
 Different sessions run concurrently. A lane exists only while a turn holds
 or waits for it, so idle sessions cost no memory.
+
+A store shared by several gateways (``Store.lanes()``, e.g. PostgreSQL's)
+adds a ``shared`` lane: once a turn is at the head of this process's lane it
+queues there, behind the session's turns on the other gateways. Only one
+turn per session and process waits in the shared lane, in local order.
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 
 class _Lane:
@@ -22,8 +27,11 @@ class _Lane:
 
 
 class Lanes:
-    def __init__(self) -> None:
+    def __init__(self, shared: Any = None) -> None:
+        """``shared``: an object whose ``hold(key)`` (an async context manager) serialises the session
+        across processes; ``None``: this process is the only one."""
         self._lanes: dict[str, _Lane] = {}
+        self.shared = shared
 
     def __len__(self) -> int:
         return len(self._lanes)
@@ -45,7 +53,11 @@ class Lanes:
         lane.users += 1
         try:
             async with lane.lock:
-                yield
+                if self.shared is None:
+                    yield
+                else:
+                    async with self.shared.hold(key):
+                        yield
         finally:
             lane.users -= 1
             if lane.users == 0:

@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="print the servers as JSON")
 
     p = command("usage", "token and cost report")
+    _config_arg(p)
     p.add_argument("--session", default=None, help="only this session key")
     p.add_argument("--by", choices=("day", "model", "agent", "session"), default="model")
     p.add_argument("--json", action="store_true", help="print JSON rows")
@@ -93,7 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20, help="with --context: the last N turns (default 20)")
     p.add_argument("--budgets", action="store_true",
                    help="every budget scope's use and limit (tokens and USD) this period, per person too")
-    _config_arg(p)
     return parser
 
 

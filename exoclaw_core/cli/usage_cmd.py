@@ -1,4 +1,9 @@
-"""``exoclaw usage``: tokens and cost from the metering records in the data directory."""
+"""``exoclaw usage``: tokens and cost from the metering records: the data directory's, or the shared store's.
+
+With ``$EXOCLAW_STORE_URL`` or ``[store] url`` in the config, the records are
+read from that store (every gateway's, the shared figures); else from the
+SQLite file in the data directory, without loading any plugin.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 from .main import UserError
 
@@ -16,21 +22,58 @@ def run_usage(args: argparse.Namespace) -> int:
 
     if getattr(args, "budgets", False):
         return _budgets(args)
-    home = data_dir()
-    if not (Path(home) / "exoclaw.db").exists():
-        raise UserError(f"no usage recorded yet: {home}/exoclaw.db does not exist (is EXOCLAW_HOME right?)")
-    store = open_store(Path(home))
-    try:
-        if getattr(args, "context", False):
-            return _contexts(asyncio.run(store.turn_contexts(args.session, args.limit)), args.json)
-        rows = asyncio.run(store.usage_report(args.by, args.session))
-    finally:
-        store.close()
+    store = _shared_store(getattr(args, "config", None))
+    if store is None:
+        home = data_dir()
+        if not (Path(home) / "exoclaw.db").exists():
+            raise UserError(f"no usage recorded yet: {home}/exoclaw.db does not exist (is EXOCLAW_HOME right?)")
+        store = open_store(Path(home))
+    context = getattr(args, "context", False)
+
+    async def read() -> list[dict[str, Any]]:
+        try:
+            if context:
+                return await store.turn_contexts(args.session, args.limit)
+            return await store.usage_report(args.by, args.session)
+        finally:
+            await store.aclose()  # in the loop that used it (a pooled store's connections belong to it)
+
+    rows = asyncio.run(read())
+    if context:
+        return _contexts(rows, args.json)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(format_table(rows, args.by, args.session))
     return 0
+
+
+def _shared_store(config: str | None) -> Any:
+    """The store ``$EXOCLAW_STORE_URL`` / ``[store] url`` names, opened by its plugin; ``None`` for SQLite."""
+    import os
+    import tomllib
+
+    from exoclaw_hooks import StoreUnavailable
+
+    from ..config.load import resolve_config_path
+
+    configured = bool(os.environ.get("EXOCLAW_STORE_URL"))
+    if not configured:
+        path, _ = resolve_config_path(config)
+        try:
+            table = tomllib.loads(path.read_text("utf-8")).get("store") if path else None
+        except (OSError, ValueError):
+            table = None  # the full load below reports a broken file; without a url it is not needed
+        configured = isinstance(table, dict) and bool(table.get("url"))
+    if not configured:
+        return None
+    from ..bootstrap import load_checked, open_store_url
+
+    settings, pm = load_checked(config)
+    try:
+        return open_store_url(settings, pm)
+    except StoreUnavailable as exc:
+        raise UserError(str(exc)) from None
 
 
 def format_table(rows: list[dict], by: str, session: str | None = None) -> str:
@@ -96,14 +139,18 @@ def _budgets(args: argparse.Namespace) -> int:
 
     settings, pm = load_checked(getattr(args, "config", None))
     rt = open_runtime(settings, pm)
-    try:
-        rt.register_plugins()
-        method = rt.methods.get("budget.status")
-        if method is None:
-            raise UserError("no budgets: no loaded plugin answers budget.status (is metering disabled?)")
-        scopes = asyncio.run(method({"people": True}))["scopes"]
-    finally:
-        rt.store.close()
+
+    async def read() -> list[dict[str, Any]]:
+        try:
+            rt.register_plugins()
+            method = rt.methods.get("budget.status")
+            if method is None:
+                raise UserError("no budgets: no loaded plugin answers budget.status (is metering disabled?)")
+            return (await method({"people": True}))["scopes"]
+        finally:
+            await rt.store.aclose()  # in the loop that used it (a pooled store's connections belong to it)
+
+    scopes = asyncio.run(read())
     if args.json:
         print(json.dumps(scopes, indent=2))
         return 0

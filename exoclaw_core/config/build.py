@@ -92,5 +92,6 @@ def settings(
         data_dir=data_dir,
         config_path=config_path,
         store_url=d.store_url(data.get("store", {}).get("url"), env),
+        **({"store_lease_s": float(data["store"]["lease_s"])} if "lease_s" in data.get("store", {}) else {}),
         env=env,
     )

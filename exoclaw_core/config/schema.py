@@ -167,6 +167,10 @@ class StoreSchema(Section):
         "registered, e.g. postgresql://exoclaw@127.0.0.1:5432/exoclaw, shares one database between several "
         "gateways (README, \"Several gateways on one PostgreSQL\"). $EXOCLAW_STORE_URL wins over this key. Prefer "
         "a password in $PGPASSWORD or ~/.pgpass to one in the URL.", example=""))
+    lease_s = Num(positive=True, metadata=_m(
+        "Seconds a gateway's claim on a webhook delivery lasts unless it renews it (it does, every third of "
+        "this, while it works on the delivery): a gateway that dies leaves its deliveries to another gateway "
+        "after at most this long.", example=30))
 
 
 class ConfigSchema(Section):

@@ -56,6 +56,8 @@ class Settings:
     config_path: str | None = None
     #: ``$EXOCLAW_STORE_URL`` else ``[store] url``; empty: SQLite in the data directory (may hold a password)
     store_url: str = field(default="", repr=False)
+    #: seconds a claim on a webhook delivery lasts unless renewed ([store] lease_s)
+    store_lease_s: float = 30.0
     #: the environment the settings were read with (plugins read secrets from it by name)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False, compare=False)
 

@@ -86,6 +86,10 @@ async def _close_sockets(app: web.Application) -> None:
 
 async def _stop_runtime(app: web.Application) -> None:
     store = app[RUNTIME].store
+    aclose = getattr(store, "aclose", None)
+    if aclose is not None:  # on this loop: a pooled store's connections belong to it (SQLite: in a thread)
+        await aclose()
+        return
     close = getattr(store, "close", None)
     if close is not None:  # it waits for the store's thread: not on the event loop
         await asyncio.to_thread(close)

@@ -247,7 +247,6 @@ def m005_recall(conn: sqlite3.Connection) -> None:
     ])
 
 
-#: Every migration, in order. Append only.
 def m006_usage_estimated(conn: sqlite3.Connection) -> None:
     """Usage records say when their counts are the gateway's estimate (the provider reported none);
     a person's usage (the session key after its agent: ``channel:account:peer``) is found by index."""
@@ -255,8 +254,29 @@ def m006_usage_estimated(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX usage_person ON usage(substr(session_key, instr(session_key, ':') + 1), ts)")
 
 
+def m007_budget_counters(conn: sqlite3.Connection) -> None:
+    """Budget counters and the reservations in flight on them (``Store.budget_reserve``)."""
+    _run_all(conn, [
+        "CREATE TABLE budget_counters (key TEXT PRIMARY KEY, used INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
+        """CREATE TABLE budget_reservations (
+            id INTEGER PRIMARY KEY,
+            owner TEXT NOT NULL,
+            amount INTEGER NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE budget_reservation_keys (
+            key TEXT NOT NULL,
+            reservation_id INTEGER NOT NULL REFERENCES budget_reservations(id) ON DELETE CASCADE,
+            PRIMARY KEY (key, reservation_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX budget_reservation_keys_reservation ON budget_reservation_keys(reservation_id)",
+    ])
+
+
+#: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial, m002_facts, m003_inbox, m004_inbox_reply, m005_recall, m006_usage_estimated,
+    m007_budget_counters,
 )
 
 _NAME = re.compile(r"^m(\d{3,})_\w+$")

@@ -12,6 +12,8 @@ import sqlite3
 from pathlib import Path
 
 from ._base import Clock
+from .budgets import BudgetsMixin
+from .claims import ClaimsMixin
 from .facts import FactsMixin
 from .inbox import InboxMixin
 from .kv import KVMixin
@@ -25,7 +27,9 @@ logger = logging.getLogger(__name__)
 DB_FILENAME = "exoclaw.db"
 
 
-class SQLiteStore(SessionsMixin, RecallMixin, UsageMixin, FactsMixin, KVMixin, InboxMixin):
+class SQLiteStore(
+    SessionsMixin, RecallMixin, UsageMixin, FactsMixin, KVMixin, InboxMixin, ClaimsMixin, BudgetsMixin,
+):
     """``SQLiteStore(path=None, *, clock=None)``: ``path`` ``None`` / ``":memory:"`` keeps nothing.
 
     Opening applies pending migrations; it raises ``sqlite3.Error`` or

@@ -289,6 +289,19 @@ class StoreConformance:
         with pytest.raises(ValueError):
             await store.sum_tokens("not a time")
 
+    async def test_usage_sums_tokens_and_dollars_by_person_and_marks_estimates(self, store: Any) -> None:
+        await store.record_usage(usage("2026-11-25T00:00:00Z", ALICE, "main", 10, 5, cost_usd=0.25))
+        await store.record_usage(usage("2026-11-25T01:00:00Z", BOB, "work", 20, 5, cost_usd=0.5, estimated=True))
+        await store.record_usage(usage("2026-11-25T02:00:00Z", OTHER, "main", 40, 5, cost_usd=1.0))
+        await store.record_usage(usage("2026-11-25T03:00:00Z", "main:telegram:bot_x:dave", "main", 1, 1))
+        assert await store.sum_usage("2026-11-25") == (87, 1.75)
+        assert await store.sum_usage("2026-11-25", person="telegram:bot") == (40, 0.75)  # not bot_x's
+        assert await store.sum_usage("2026-11-25", person="telegram:bot", agent_id="work") == (25, 0.5)
+        assert await store.sum_usage("2026-11-25T01:00:00Z", session_key=OTHER) == (45, 1.0)
+        assert await store.sum_usage("2026-11-26") == (0, 0.0)
+        agents = {r["group"]: r for r in await store.usage_report("agent")}
+        assert agents["work"]["estimated_calls"] == 1 and "estimated_calls" not in agents["main"]
+
     async def test_usage_cost_is_kept(self, store: Any) -> None:
         await store.record_usage(usage("2026-11-25T10:00:00Z", inp=1000, out=200, cost_usd=0.006,
                                        cache_read_tokens=7, cache_write_tokens=3))
@@ -359,6 +372,74 @@ class StoreConformance:
         (item,) = await store.inbox_pending()
         assert (item.id, item.reply) == (pending, "the answer")  # a replied item is left alone
         assert await store.inbox_counts() == {"pending": 1, "replied": 1, "failed": 0, "ignored": 0}
+
+    async def test_inbox_claims_give_each_pending_item_to_one_owner_until_its_lease_runs_out(self, store: Any) -> None:
+        ids = []
+        for n in range(4):
+            item, _ = await store.inbox_add("tg", f"c{n}", IncomingMessage(channel="tg", account="bot", content=str(n)))
+            ids.append(item)
+        await store.inbox_mark(ids[3], "replied", reply_status=200)
+        mine = await store.inbox_claim("gw-a", 600)
+        assert [i.id for i in mine] == ids[:3] and mine[0].message.content == "0"
+        assert await store.inbox_claim("gw-b", 600) == []  # held: nobody else gets them
+        assert await store.inbox_claim("gw-c", 0, ids=[ids[0]]) == []
+        # a lease that ran out: another owner takes the item (a crashed gateway's delivery is retried)
+        late, _ = await store.inbox_add("tg", "late", IncomingMessage(channel="tg", account="bot", content="late"))
+        [short] = await store.inbox_claim("gw-a", 0, ids=[late])
+        assert short.id == late
+        [taken] = await store.inbox_claim("gw-b", 600, ids=[late, ids[3]])  # replied items are never claimed
+        assert taken.id == late
+        assert await store.inbox_renew("gw-a", [late], 600) == 0  # no longer gw-a's
+        assert await store.inbox_renew("gw-a", [ids[1], ids[2]], 600) == 2
+        assert await store.inbox_renew("gw-a", [], 600) == 0
+        # renewing a short lease keeps the item
+        [renewed] = await store.inbox_claim("gw-a", 0, ids=[ids[0]]) or [None]
+        assert renewed is None  # still gw-a's long lease
+        await store.inbox_mark(ids[1], "pending", reply_status=502, error="HTTP 502")  # a retry keeps its claim
+        assert await store.inbox_claim("gw-b", 600, ids=[ids[1]]) == []
+        assert await store.inbox_claim("gw-b", 600, limit=0) == []
+
+    async def test_concurrent_claims_never_share_an_item(self, store: Any) -> None:
+        for n in range(30):
+            await store.inbox_add("tg", f"r{n}", IncomingMessage(channel="tg", account="bot", content=str(n)))
+        rounds = await asyncio.gather(*(store.inbox_claim(f"gw-{k}", 600, limit=4) for k in range(10)))
+        taken = [i.id for got in rounds for i in got]
+        assert len(taken) == len(set(taken)) == 30
+
+    # ------------------------------------------------------------ budget counters
+
+    async def test_budget_reservations_fit_every_limit_or_change_nothing(self, store: Any) -> None:
+        limits = {"daily:2026-12-04": 1000, "session:s1": 600}
+        rid, seen = await store.budget_reserve("gw-a", limits, 400, hold_s=600, seed={"daily:2026-12-04": 100})
+        assert rid is not None and seen == {"daily:2026-12-04": (100, 0), "session:s1": (0, 0)}
+        assert await store.budget_counters(list(limits)) == {"daily:2026-12-04": (100, 400), "session:s1": (0, 400)}
+        # 100 + 400 + 300 fits the day, but 400 + 300 is over the session's 600: refused, nothing changed
+        refused, seen = await store.budget_reserve("gw-b", limits, 300, hold_s=600)
+        assert refused is None and seen["session:s1"] == (0, 400)
+        assert await store.budget_counters(list(limits)) == {"daily:2026-12-04": (100, 400), "session:s1": (0, 400)}
+        # the call used 250 of its 400: settled, the counters hold what was spent
+        await store.budget_settle(rid, list(limits), 250)
+        assert await store.budget_counters(list(limits)) == {"daily:2026-12-04": (350, 0), "session:s1": (250, 0)}
+        # the seed counts only the first time a counter is seen
+        again, seen = await store.budget_reserve("gw-b", limits, 300, hold_s=600, seed={"daily:2026-12-04": 5000})
+        assert again is not None and seen["daily:2026-12-04"] == (350, 0)
+        await store.budget_settle(again, list(limits), 300)
+        assert await store.budget_counters(["session:s1", "never"]) == {"session:s1": (550, 0)}
+        # tokens spent without a reservation (or after it expired) still count
+        await store.budget_settle(None, ["session:s1"], 50)
+        assert (await store.budget_counters(["session:s1"]))["session:s1"] == (600, 0)
+
+    async def test_an_expired_reservation_holds_nothing(self, store: Any) -> None:
+        first, _ = await store.budget_reserve("gw-dead", {"daily:x": 100}, 100, hold_s=0)
+        assert first is not None
+        second, seen = await store.budget_reserve("gw-live", {"daily:x": 100}, 100, hold_s=600)
+        assert second is not None and seen == {"daily:x": (0, 0)}
+
+    async def test_concurrent_reservations_never_overspend(self, store: Any) -> None:
+        granted = await asyncio.gather(*(
+            store.budget_reserve(f"gw-{i % 3}", {"monthly:2026-12": 1000}, 100, hold_s=600) for i in range(25)))
+        assert sum(rid is not None for rid, _ in granted) == 10
+        assert await store.budget_counters(["monthly:2026-12"]) == {"monthly:2026-12": (0, 1000)}
 
     # ------------------------------------------------------------ operating it
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from builtin_plugins.store_postgres.schema import MIGRATIONS
 from builtin_plugins.store_postgres.store import open_postgres
 from exoclaw_hooks import StoreUnavailable
 from exoclaw_hooks.testing import run_gateway
@@ -59,7 +60,8 @@ def test_gateways_starting_at_once_migrate_once():
         for store in stores:
             store.close()
         with psycopg.connect(url) as conn:
-            assert conn.execute("SELECT version, name FROM schema_migrations").fetchall() == [(1, "m001_initial")]
+            assert conn.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall() == [
+                (version, name) for version, name, _ in MIGRATIONS]
 
 
 def test_unreachable_postgresql_at_start_is_one_sentence_without_the_password(tmp_path):
@@ -109,3 +111,50 @@ async def test_a_lost_database_fails_turns_clearly_and_the_gateway_recovers_when
                 assert said == ["first", "after it came back"]  # the failed turn stored nothing
         finally:
             await proxy.close()
+
+
+def test_exoclaw_usage_reads_the_shared_figures(tmp_path):
+    from exoclaw_hooks import UsageRecord
+    from tests.serving import run_cli
+
+    with postgres_database() as url:
+        async def record() -> None:
+            store = open_postgres(url)
+            try:
+                for gateway_n in range(3):  # as three gateways would have recorded them
+                    await store.record_usage(UsageRecord(
+                        "2026-11-25T10:00:00Z", f"default:ws:a:s{gateway_n}", "default", "echo", "echo", 100, 20))
+            finally:
+                await store.aclose()
+
+        asyncio.run(record())
+        done = run_cli(tmp_path, "usage", "--json", env=clean_env(tmp_path, EXOCLAW_STORE_URL=with_password(url)))
+        assert done.returncode == 0, done.stderr
+        import json
+
+        [row] = json.loads(done.stdout)
+        assert (row["group"], row["calls"], row["input_tokens"], row["output_tokens"]) == ("echo:echo", 3, 300, 60)
+        assert SECRET not in done.stdout + done.stderr
+        # a config file's [store] url is read too
+        config = tmp_path / "config.toml"
+        config.write_text(f'[store]\nurl = "{url}"\n')
+        done = run_cli(tmp_path, "usage", "--config", str(config), "--by", "session")
+        assert done.returncode == 0, done.stderr
+        assert "default:ws:a:s2" in done.stdout
+
+
+async def test_budget_reservations_are_exact_across_gateways():
+    with postgres_database() as url:
+        gateways = [await asyncio.to_thread(open_postgres, url) for _ in range(3)]
+        try:
+            granted = await asyncio.gather(*(
+                gateways[i % 3].budget_reserve(f"gw-{i % 3}", {"daily:2026-12-04": 3000}, 250, hold_s=600)
+                for i in range(30)))
+            assert sum(rid is not None for rid, _ in granted) == 12  # 12 x 250 = 3000, not one more
+            ids = [rid for rid, _ in granted if rid is not None]
+            await asyncio.gather(*(gateways[n % 3].budget_settle(rid, ["daily:2026-12-04"], 100)
+                                   for n, rid in enumerate(ids)))
+            assert await gateways[0].budget_counters(["daily:2026-12-04"]) == {"daily:2026-12-04": (1200, 0)}
+        finally:
+            for store in gateways:
+                await store.aclose()
