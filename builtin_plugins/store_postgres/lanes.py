@@ -1,15 +1,19 @@
 """Session lanes across gateways: a session's turns run one at a time, in the order they asked, on every gateway.
 
-The mechanism is PostgreSQL's own lock queue. A turn that is at the head of
-its gateway's in-process lane takes a connection of its own and asks for
-the session-level advisory lock ``pg_advisory_lock(hashtextextended(session_key, …))``.
-PostgreSQL grants a contended exclusive lock to its waiters in the order
-they asked (a newcomer queues behind the waiters), so across gateways the
+The mechanism is PostgreSQL's own lock queue: a session-level advisory lock
+``hashtextextended(session_key, …)`` held for the whole turn (nothing is held
+open in a transaction: no "idle in transaction") and released when the turn
+is stored. A turn at the head of its gateway's in-process lane first tries
+the lock without waiting (``pg_try_advisory_lock``) on the gateway's one
+*holder* connection, which holds the locks of every session it won that way:
+the common, uncontended case costs no connection of its own. When another
+gateway holds the session, the turn takes a connection of its own and waits
+there (``pg_advisory_lock``). PostgreSQL grants a contended exclusive lock to
+its waiters in the order they asked, and hands a released lock straight to
+the first waiter (so a try never jumps the queue): across gateways the
 session's turns run one at a time in the order they reached the database;
 within a gateway the in-process lane keeps arrival order and sends one
-request per session at a time. The lock is held on that connection for the
-whole turn (nothing is held open in a transaction: no "idle in
-transaction") and released when the turn is stored.
+request per session at a time.
 
 A gateway that dies releases its sessions with its connections: a killed
 process's sockets are closed by its kernel, so the server ends those
@@ -20,9 +24,11 @@ acknowledged turns are committed: a turn's reply is sent only after its
 commit. Nothing is left behind to reap, since the queue lives in the
 server's lock table, not in rows.
 
-A connection whose lock request was interrupted (a cancelled turn, a lost
-database) is closed rather than returned to the pool, so a lock granted at
-the last moment can never stay behind on a pooled connection.
+A waiting connection whose lock request was interrupted (a cancelled turn, a
+lost database) is closed rather than returned to the pool, so a lock granted
+at the last moment can never stay behind on a pooled connection; a try on
+the holder that a cancelled turn stopped waiting for is finished and, if it
+won, released.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import asyncio
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from exoclaw_hooks import StoreUnavailable
@@ -52,17 +59,56 @@ class PostgresLanes:
         self._pool: AsyncConnectionPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready: asyncio.Future[Any] | None = None
+        self._holder: Any = None
+        self._holder_loop: asyncio.AbstractEventLoop | None = None
+        self._holder_lock: asyncio.Lock | None = None
         self.held = 0
+        #: turns that had to wait for another gateway (on a connection of their own)
+        self.contended = 0
+
+    def _conn_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(self._store._kwargs)
+        if "options=" not in self._store._url:
+            kwargs["options"] = SERVER_KEEPALIVES
+        return kwargs
+
+    async def _on_holder(self, sql: str, session_key: str) -> tuple[Any, Any]:
+        """Run ``sql`` for the session on the holder connection (connecting it if needed): (result, connection)."""
+        loop = asyncio.get_running_loop()
+        if self._holder_loop is not loop:
+            self._holder_loop, self._holder, self._holder_lock = loop, None, asyncio.Lock()
+        assert self._holder_lock is not None
+        async with self._holder_lock:
+            conn = self._holder
+            try:
+                if conn is None or conn.closed:
+                    conn = self._holder = await psycopg.AsyncConnection.connect(self._store._url, **self._conn_kwargs())
+                cur = await conn.execute(sql, (session_key, LANE_SEED))
+                return (await cur.fetchone())[0], conn
+            except Exception as exc:  # noqa: BLE001 - a lost database, in one sentence; its locks died with it
+                self._holder = None
+                if conn is not None:
+                    await _discard(conn)
+                raise self._store._unavailable(exc) from None
+
+    async def _release_on_holder(self, session_key: str, conn: Any) -> None:
+        if self._holder is conn and not conn.closed:  # else the lock went with the connection
+            try:
+                await self._on_holder("SELECT pg_advisory_unlock(hashtextextended(%s, %s))", session_key)
+            except Exception:  # noqa: BLE001 - the holder is dropped: its locks go with it
+                pass
+
+    def _release_if_won(self, session_key: str, tried: asyncio.Task[Any]) -> None:
+        """A try whose turn was cancelled meanwhile: give the lock back if it was won."""
+        if not tried.cancelled() and tried.exception() is None and tried.result()[0]:
+            asyncio.get_running_loop().create_task(self._release_on_holder(session_key, tried.result()[1]))
 
     async def _lane_pool(self) -> AsyncConnectionPool:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop = loop
-            kwargs = dict(self._store._kwargs)
-            if "options=" not in self._store._url:
-                kwargs["options"] = SERVER_KEEPALIVES
             self._pool = AsyncConnectionPool(
-                self._store._url, min_size=0, max_size=self._max, kwargs=kwargs, open=False,
+                self._store._url, min_size=0, max_size=self._max, kwargs=self._conn_kwargs(), open=False,
                 check=AsyncConnectionPool.check_connection, timeout=CHECK_EVERY_S,
                 reconnect_timeout=5, name="exoclaw-lanes")
             self._ready = loop.create_task(self._pool.open(wait=False))
@@ -72,6 +118,28 @@ class PostgresLanes:
 
     @asynccontextmanager
     async def hold(self, session_key: str) -> AsyncIterator[None]:
+        tried = asyncio.ensure_future(
+            self._on_holder("SELECT pg_try_advisory_lock(hashtextextended(%s, %s))", session_key))
+        try:
+            won, holder = await asyncio.shield(tried)
+        except asyncio.CancelledError:
+            tried.add_done_callback(lambda t: self._release_if_won(session_key, t))
+            raise
+        if won:
+            self.held += 1
+            try:
+                yield
+            finally:
+                self.held -= 1
+                await asyncio.shield(self._release_on_holder(session_key, holder))
+            return
+        self.contended += 1
+        async with self._wait_for(session_key):
+            yield
+
+    @asynccontextmanager
+    async def _wait_for(self, session_key: str) -> AsyncIterator[None]:
+        """Queue for the session on a connection of its own (another gateway holds it)."""
         store = self._store
         try:
             pool = await self._lane_pool()
@@ -107,6 +175,9 @@ class PostgresLanes:
         if self._pool is not None and self._loop is asyncio.get_running_loop():
             await self._pool.close()
         self._pool = self._loop = None
+        holder, self._holder = self._holder, None
+        if holder is not None and self._holder_loop is asyncio.get_running_loop():
+            await _discard(holder)
 
 
 async def _unlock(conn: Any, session_key: str) -> bool:

@@ -71,6 +71,9 @@ def _print_summary(rt, bind: str, port: int) -> None:  # type: ignore[no-untyped
     host = f"[{bind}]" if ":" in bind else bind
     lines = [f"exoclaw {_version()}"]
     lines.append(f"  config: {s.config_path or 'none (zero-config)'}; data: {s.data_dir}")
+    store = rt.store_status()
+    if store.get("kind") != "sqlite":  # a shared store: say which (its URL never with the password)
+        lines.append(f"  store: {store.get('kind')} {store.get('url', '')}".rstrip())
     lines.append(f"  auth: {'on (token required)' if s.gateway.token else 'off (loopback only)'}")
     lines.append(f"  OpenAI-compatible API: http://{host}:{port}/v1")
     for a in s.agents.values():

@@ -95,6 +95,7 @@ def test_three_gateways_one_killed_mid_load_lose_and_double_nothing(tmp_path, wa
 
     assert codes == [0, 0], "the surviving gateways stop cleanly on SIGTERM (their pools closed)"
     assert f"store: postgresql {url}" in status.splitlines()  # `exoclaw status` names the store
+    assert f"  store: postgresql {url}" in gateways[0].banner.splitlines()  # and so does serve's banner
     # the killed gateway did work before it died
     assert "event=turn_start" in victim_log
     # every accepted webhook replied exactly once
