@@ -427,8 +427,7 @@ class BudgetBook:
             if r.session_key == session_key or now_mono - r.created > self.reservation_ttl_s
         ]
         for call_id in stale:
-            r = self._inflight.pop(call_id)
-            self._held.pop(call_id, None)  # a shared one expires in the store
+            r = self._inflight.pop(call_id)  # a shared one stays held: its settle still counts the spend
             log.warning(
                 "event=budget_reservation_dropped agent=%s tokens=%d reason=%s",
                 r.agent_id, r.worst, "expired" if r.session_key != session_key else "superseded",
