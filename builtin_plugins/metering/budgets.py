@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import json
 import logging
 import math
 import re
@@ -592,6 +593,7 @@ class BudgetBook:
         deadline = loop.time() + self.wait_timeout_s
         delay = 0.02
         output = max_out
+        raced = 0  # tries in a row that found less room than the counters had just shown
         while True:
             held = await shared_store.reserve(
                 self.store, self.owner, self.hold_s, tokens, estimate + output,
@@ -601,6 +603,7 @@ class BudgetBook:
                 return max(output, least)
             seen = await self.store.budget_counters([key for _, key, _, _ in entries])
             waiting: tuple[Scope, float] | None = None
+            first: tuple[Scope, float] | None = None
             output = max_out
             for scope, key, limit, seed in entries:
                 used, reserved = seen.get(key, (seed, 0))
@@ -610,11 +613,18 @@ class BudgetBook:
                     raise refusal(scope, shown)
                 room = limit - used - reserved - cost_in
                 fits = max_out if per_out <= 0 else max(0, min(max_out, math.floor(room / per_out)))
+                while fits > 0 and math.ceil(fits * per_out) > room:  # the amount reserved is rounded up
+                    fits -= 1
                 if fits < useful and reserved > 0 and waiting is None:
                     waiting = (scope, shown)
+                first = first or (scope, shown)
                 output = min(output, fits)
             if waiting is None:
-                continue  # reserve what fits now (if another call took it meanwhile: look again)
+                raced += 1
+                if raced < 4:
+                    continue  # reserve what fits now (if another call took it meanwhile: look again)
+                waiting = first  # others keep taking it first: back off like a waiter
+            assert waiting is not None
             remaining = deadline - loop.time()
             if remaining <= 0:
                 log.warning("event=budget_wait_timeout scope=%s waited_s=%.1f shared=true",
@@ -635,8 +645,12 @@ class BudgetBook:
         first = False
         held = self._held.pop(call_id, None)
         if held is not None:  # counted in the store first: the other gateways see it
-            await shared_store.settle(self.store, held, tokens if ts is not None else 0,
-                                      usd if ts is not None else 0.0)
+            try:
+                await shared_store.settle(self.store, held, tokens if ts is not None else 0,
+                                          usd if ts is not None else 0.0)
+            except Exception as exc:  # noqa: BLE001 - the turn is done; its reservation expires in the store
+                log.error("event=budget_not_settled tokens=%d error=%s", tokens,
+                          json.dumps(f"{type(exc).__name__}: {exc}"))
         if ts is not None and (tokens > 0 or usd > 0):
             first = self.commit(session_key, agent_id, tokens, ts, usd)
         if self._inflight.pop(call_id, None) is not None:

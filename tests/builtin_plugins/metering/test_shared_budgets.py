@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import datetime as dt
 
-from exoclaw_hooks import AgentConfig
+import pytest
+
+from exoclaw_hooks import AgentConfig, BudgetExceeded
 from builtin_plugins.metering.budgets import BudgetBook
 from builtin_plugins.metering.settings import BudgetsConfig, Price
 from builtin_plugins.store_postgres.store import open_postgres
@@ -103,3 +105,49 @@ async def test_a_gateway_that_died_holding_a_reservation_blocks_the_others_only_
         finally:
             dead_store.close()
             live_store.close()
+
+
+class SharedSQLite(SQLiteStore):
+    """A SQLite store that says it is shared: the store-counter path without a server."""
+
+    fail_settle = False
+
+    def describe(self) -> dict:
+        return {**super().describe(), "shared": True}
+
+    async def budget_settle(self, reservation, keys, tokens) -> None:
+        if self.fail_settle:
+            raise ConnectionError("the database went away")
+        await super().budget_settle(reservation, keys, tokens)
+
+
+async def test_token_and_dollar_scopes_reserve_and_settle_together_in_their_own_units():
+    store = SharedSQLite(None)
+    book = BudgetBook(BudgetsConfig(daily=1000, daily_usd=0.003), store, lambda: NOW, wait_timeout_s=0.3)
+    price = Price(1.0, 10.0)  # $1 / $10 per million: 100 in = $0.0001, 200 out = $0.002
+    assert await book.admit("A", "default:t:a:main", "default", 100, 200, price=price) == 200
+    assert await store.budget_counters(["daily:2026-12-04::", "daily_usd:2026-12-04::"]) == {
+        "daily:2026-12-04::": (0, 300), "daily_usd:2026-12-04::": (0, 2100)}
+    # B fits on what is used, not beside A's worst case in dollars: it waits, and is refused when nothing settles
+    with pytest.raises(BudgetExceeded, match=r"^budget exceeded \(daily_usd: "):
+        await book.admit("B", "default:t:b:main", "default", 100, 200, price=price)
+    await book.settle("A", "default:t:a:main", "default", 150, TS, usd=0.0006)
+    assert await store.budget_counters(["daily:2026-12-04::", "daily_usd:2026-12-04::"]) == {
+        "daily:2026-12-04::": (150, 0), "daily_usd:2026-12-04::": (600, 0)}
+    # now B gets the output the dollars leave: (3000 - 600 - 100) micro-dollars / 10 per token = 230 > 200
+    assert await book.admit("B", "default:t:b:main", "default", 100, 200, price=price) == 200
+    # C is left 300 - 100 micro-dollars for output once B settled: 20 tokens, less than useful, but
+    # nothing is in flight to wait for: admitted with what fits
+    await book.settle("B", "default:t:b:main", "default", 300, TS, usd=0.0021)
+    assert await book.admit("C", "default:t:c:main", "default", 100, 200, price=price) == 20
+    assert (await store.budget_counters(["daily_usd:2026-12-04::"]))["daily_usd:2026-12-04::"] == (2700, 300)
+
+
+async def test_a_settle_the_store_cannot_take_is_logged_and_the_turn_goes_on(caplog):
+    store = SharedSQLite(None)
+    book = BudgetBook(BudgetsConfig(daily=1000), store, lambda: NOW)
+    await book.admit("A", "default:t:a:main", "default", 100, 200)
+    store.fail_settle = True
+    await book.settle("A", "default:t:a:main", "default", 150, TS)
+    assert book.in_flight() == 0
+    assert "event=budget_not_settled tokens=150" in caplog.text
