@@ -673,6 +673,10 @@ class BudgetBook:
         periods = _periods(now)
         person = person_of_session(session_key)
         out: list[dict[str, Any]] = []
+        seen: dict[str, tuple[int, int]] = {}
+        if self.shared:  # every gateway's spend, not this one's alone
+            notes = [key for _, key, _, _ in self._shared_counters(self.scopes_for(agent_id), session_key, person, now)]
+            seen = await self.store.budget_counters(notes)
         for scope in self.scopes_for(agent_id):
             if scope.person and not person:
                 continue
@@ -681,6 +685,9 @@ class BudgetBook:
                 continue
             counter, period = self._counter(key, now, periods)
             used = counter.usd if scope.usd else counter.used
+            shared = seen.get(shared_store.counter_key(key[0], scope.usd, period, key[1], key[2])) if seen else None
+            if shared is not None:
+                used = shared[0] / shared_store.MICRO if scope.usd else shared[0]
             if scope.limit <= 0 or used < warn_at * scope.limit:
                 continue
             mark = (scope.name, key)

@@ -151,3 +151,16 @@ async def test_a_settle_the_store_cannot_take_is_logged_and_the_turn_goes_on(cap
     await book.settle("A", "default:t:a:main", "default", 150, TS)
     assert book.in_flight() == 0
     assert "event=budget_not_settled tokens=150" in caplog.text
+
+
+async def test_a_warning_counts_what_every_gateway_spent():
+    store = SharedSQLite(None)
+    config = BudgetsConfig(daily=1000, warn_at=0.8)
+    one, two = (BudgetBook(config, store, lambda: NOW, owner=f"gw{i}") for i in range(2))
+    await one.admit("A", "default:t:a:main", "default", 100, 400)
+    await one.settle("A", "default:t:a:main", "default", 500, TS)
+    assert await one.crossed("default:t:a:main", "default") == []
+    await two.admit("B", "default:t:b:main", "default", 100, 400)
+    await two.settle("B", "default:t:b:main", "default", 350, TS)
+    # gateway two spent 350 of its own, but the two of them 850: past 0.8 of the cap
+    assert [(w["scope"], w["used"]) for w in await two.crossed("default:t:b:main", "default")] == [("daily", 850)]
