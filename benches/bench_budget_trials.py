@@ -18,6 +18,7 @@ Run: ``PYTHONPATH=. python -m pytest benches/bench_budget_trials.py -s -q``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -39,7 +40,7 @@ from exoclaw_hooks import (
 from tests.builtin_plugins.metering.metering_helpers import chat_many
 from tests.fakes.fixtures import start_fake_llm
 from tests.fakes.llm_script import Reply
-from tests.harness import make_settings, running_gateway
+from tests.harness import make_settings, postgres_database, postgres_unreachable, running_gateway
 
 TRIALS = int(os.environ.get("EXOCLAW_BENCH_TRIALS", "5"))
 
@@ -109,6 +110,26 @@ async def race(tmp: Path, *, tool_rounds: int = 0, usd: float | None = None, cap
     return {"tokens": tokens, "cap": cap, "usd": cost, "usd_cap": usd, "reserved_output": 64 + 64 // 4 + 16}
 
 
+async def three_gateways_on_postgresql(tmp: Path) -> dict[str, Any]:
+    """The 50-turn race spread over three gateways on one PostgreSQL database (issue 19: 2.15× the cap)."""
+    from builtin_plugins.store_postgres.store import open_postgres
+
+    agent = AgentConfig(id="default", provider="real", model="r1", max_tokens=64)
+    settings = make_settings(agents=[agent], data_dir=tmp, budgets=BudgetsConfig(daily=3000),
+                             pricing={"real:r1": Price(1.0, 100.0)})
+    with postgres_database() as url:
+        async with contextlib.AsyncExitStack() as stack:
+            gateways = [await stack.enter_async_context(running_gateway(
+                settings, plugins=[("real", Plugin(RealisticProvider()))], store=open_postgres(url)))
+                for _ in range(3)]
+            clients = [await stack.enter_async_context(gw.client()) for gw in gateways]
+            await asyncio.gather(*(
+                chat_many(c, [{"channel": "t", "account": f"u{g}-{i}", "content": f"message number {i}"}
+                              for i in range(g, 50, 3)]) for g, c in enumerate(clients)))
+            tokens, _ = await _spent(gateways[0])
+    return {"tokens": tokens, "cap": 3000, "reserved_output": 64 + 64 // 4 + 16}
+
+
 async def cjk(tmp: Path) -> dict[str, Any]:
     agent = AgentConfig(id="default", provider="real", model="r1", max_tokens=64)
     settings = make_settings(agents=[agent], data_dir=tmp, budgets=BudgetsConfig(session=3000),
@@ -159,6 +180,8 @@ SCENARIOS = {
     "dollar ($0.10) and token caps both set": lambda tmp: race(tmp, usd=0.10, cap=100000),
     "across a restart": restart,
 }
+if postgres_unreachable() is None:
+    SCENARIOS["50 concurrent turns over 3 gateways on PostgreSQL"] = three_gateways_on_postgresql
 
 
 def test_budget_trials(tmp_path: Path) -> None:

@@ -216,7 +216,8 @@ class Store(Protocol):
 
     # operating it
     def describe(self) -> dict[str, Any]: ...  # {"kind": "sqlite" | "postgresql" | …, "url": without password,
-    # "persistent": bool}: what `exoclaw status` shows
+    # "persistent": bool, "shared": bool}: what `exoclaw status` shows; "shared": several gateways may use the
+    # store at once (a plugin then keeps counters in it, e.g. budget_reserve, not in its own memory)
     async def ping(self) -> None: ...  # raises StoreUnavailable when the database cannot be reached (/readyz)
     def close(self) -> None: ...  # blocking; idempotent
     async def aclose(self) -> None: ...  # the same from the event loop; idempotent

@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import json
 import logging
 import math
 import re
@@ -80,6 +81,7 @@ from typing import Any, Callable
 
 from exoclaw_hooks import BudgetExceeded
 
+from . import shared as shared_store
 from .settings import LIMIT_KEYS, BudgetLimits, BudgetsConfig
 
 log = logging.getLogger("exoclaw.metering")
@@ -252,6 +254,8 @@ class BudgetBook:
         wait_timeout_s: float = 30.0,
         reservation_ttl_s: float = 1800.0,
         useful_output: int = 256,
+        owner: str = "gateway",
+        hold_s: float = 600.0,
     ):
         self.config = config
         self.store = store
@@ -271,6 +275,12 @@ class BudgetBook:
         self._released: asyncio.Future[None] | None = None
         #: (scope name, counter key) -> the period it last warned in
         self._warned: dict[tuple[str, CounterKey], str] = {}
+        describe = getattr(store, "describe", None)
+        #: several gateways use the store: admissions go through its counters (:mod:`.shared`)
+        self.shared = bool(describe().get("shared", False)) if callable(describe) else False
+        self.owner = owner  # the gateway's id on its reservations in the store
+        self.hold_s = hold_s  # a shared reservation not settled by then (its gateway died) expires
+        self._held: dict[str, shared_store.Held] = {}
 
     @property
     def enabled(self) -> bool:
@@ -418,7 +428,7 @@ class BudgetBook:
             if r.session_key == session_key or now_mono - r.created > self.reservation_ttl_s
         ]
         for call_id in stale:
-            r = self._inflight.pop(call_id)
+            r = self._inflight.pop(call_id)  # a shared one stays held: its settle still counts the spend
             log.warning(
                 "event=budget_reservation_dropped agent=%s tokens=%d reason=%s",
                 r.agent_id, r.worst, "expired" if r.session_key != session_key else "superseded",
@@ -507,6 +517,13 @@ class BudgetBook:
                 await self._ensure(key, now)
         if self._inflight:
             self._purge(session_key, time.monotonic())
+        if self.shared:
+            output = await self._admit_shared(
+                call_id, scopes, session_key, person, estimate, in_usd, out_usd, max_out, min(least_out, max_out),
+                now)
+            self._inflight[call_id] = Reservation(
+                call_id, session_key, agent_id, person, estimate, output, in_usd, out_usd, sample, time.monotonic())
+            return output
         deadline: float | None = None
         while True:
             now = self.clock()
@@ -538,6 +555,85 @@ class BudgetBook:
             except asyncio.TimeoutError:
                 pass
 
+    def _shared_counters(
+        self, scopes: list[Scope], session_key: str, person: str, now: _dt.datetime,
+    ) -> list[tuple[Scope, str, int, int]]:
+        """``(scope, store key, limit, seed)`` of each scope of a call, in the store's integer units."""
+        out = []
+        periods = _periods(now)
+        for scope in scopes:
+            if scope.person and not person:
+                continue
+            key = self._key(scope, session_key, person)
+            counter, period = self._counter(key, now, periods)
+            if scope.usd:
+                limit, seed = math.floor(scope.limit * shared_store.MICRO + 1e-6), shared_store.micro(counter.usd)
+            else:
+                limit, seed = int(scope.limit), counter.used
+            out.append((scope, shared_store.counter_key(key[0], scope.usd, period, key[1], key[2]), limit, seed))
+        return out
+
+    async def _admit_shared(
+        self, call_id: str, scopes: list[Scope], session_key: str, person: str, estimate: int,
+        in_usd: float, out_usd: float, max_out: int, least: int, now: _dt.datetime,
+    ) -> int:
+        """:meth:`admit` on a shared store: the same rules as :meth:`_check`, the figures the store's.
+
+        The first try reserves the whole worst case; when a counter has not that much left, its
+        ``(used, reserved)`` decide: refused when ``used`` + the input alone passes the limit, else
+        the output that fits is reserved; while only other calls' reservations leave less than a
+        useful output, it polls (short backoff, up to ``wait_timeout_s``) instead of refusing.
+        """
+        entries = self._shared_counters(scopes, session_key, person, now)
+        in_micro, out_micro = shared_store.micro(in_usd), out_usd * shared_store.MICRO
+        useful = max(least, min(max_out, self.useful_output))
+        tokens = {key: (limit, seed) for scope, key, limit, seed in entries if not scope.usd}
+        dollars = {key: (limit, seed) for scope, key, limit, seed in entries if scope.usd}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_timeout_s
+        delay = 0.02
+        output = max_out
+        raced = 0  # tries in a row that found less room than the counters had just shown
+        while True:
+            held = await shared_store.reserve(
+                self.store, self.owner, self.hold_s, tokens, estimate + output,
+                dollars, in_micro + math.ceil(output * out_micro))
+            if held is not None:
+                self._held[call_id] = held
+                return max(output, least)
+            seen = await self.store.budget_counters([key for _, key, _, _ in entries])
+            waiting: tuple[Scope, float] | None = None
+            first: tuple[Scope, float] | None = None
+            output = max_out
+            for scope, key, limit, seed in entries:
+                used, reserved = seen.get(key, (seed, 0))
+                cost_in, per_out = (in_micro, out_micro) if scope.usd else (estimate, 1.0)
+                shown = used / shared_store.MICRO if scope.usd else used
+                if used + cost_in > limit:
+                    raise refusal(scope, shown)
+                room = limit - used - reserved - cost_in
+                fits = max_out if per_out <= 0 else max(0, min(max_out, math.floor(room / per_out)))
+                while fits > 0 and math.ceil(fits * per_out) > room:  # the amount reserved is rounded up
+                    fits -= 1
+                if fits < useful and reserved > 0 and waiting is None:
+                    waiting = (scope, shown)
+                first = first or (scope, shown)
+                output = min(output, fits)
+            if waiting is None:
+                raced += 1
+                if raced < 4:
+                    continue  # reserve what fits now (if another call took it meanwhile: look again)
+                waiting = first  # others keep taking it first: back off like a waiter
+            assert waiting is not None
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("event=budget_wait_timeout scope=%s waited_s=%.1f shared=true",
+                            waiting[0].name, self.wait_timeout_s)
+                raise refusal(*waiting)
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.5)
+            output = max_out
+
     def reservation(self, call_id: str) -> Reservation | None:
         return self._inflight.get(call_id)
 
@@ -547,6 +643,14 @@ class BudgetBook:
         """Commit a finished call's ``tokens`` and ``usd`` (``ts``: its record's time; ``None``: nothing
         recorded) and release its reservation, in one step. Returns :meth:`commit`'s answer."""
         first = False
+        held = self._held.pop(call_id, None)
+        if held is not None:  # counted in the store first: the other gateways see it
+            try:
+                await shared_store.settle(self.store, held, tokens if ts is not None else 0,
+                                          usd if ts is not None else 0.0)
+            except Exception as exc:  # noqa: BLE001 - the turn is done; its reservation expires in the store
+                log.error("event=budget_not_settled tokens=%d error=%s", tokens,
+                          json.dumps(f"{type(exc).__name__}: {exc}"))
         if ts is not None and (tokens > 0 or usd > 0):
             first = self.commit(session_key, agent_id, tokens, ts, usd)
         if self._inflight.pop(call_id, None) is not None:
@@ -569,6 +673,10 @@ class BudgetBook:
         periods = _periods(now)
         person = person_of_session(session_key)
         out: list[dict[str, Any]] = []
+        seen: dict[str, tuple[int, int]] = {}
+        if self.shared:  # every gateway's spend, not this one's alone
+            notes = [key for _, key, _, _ in self._shared_counters(self.scopes_for(agent_id), session_key, person, now)]
+            seen = await self.store.budget_counters(notes)
         for scope in self.scopes_for(agent_id):
             if scope.person and not person:
                 continue
@@ -577,6 +685,9 @@ class BudgetBook:
                 continue
             counter, period = self._counter(key, now, periods)
             used = counter.usd if scope.usd else counter.used
+            shared = seen.get(shared_store.counter_key(key[0], scope.usd, period, key[1], key[2])) if seen else None
+            if shared is not None:
+                used = shared[0] / shared_store.MICRO if scope.usd else shared[0]
             if scope.limit <= 0 or used < warn_at * scope.limit:
                 continue
             mark = (scope.name, key)
@@ -621,6 +732,7 @@ class BudgetBook:
         people = sorted({p for p in (person_of_session(r["group"]) for r in rows) if p})
         now = self.clock()
         out: list[dict[str, Any]] = []
+        shared_keys: list[tuple[dict[str, Any], str, bool]] = []
         for person in people:
             for scope in scopes:
                 key = self._key(scope, "", person)
@@ -632,7 +744,26 @@ class BudgetBook:
                 if scope.usd:
                     entry["unit"] = "usd"
                 out.append(entry)
+                self._note_shared(shared_keys, entry, scope, key, start)
+        await self._shared_figures(shared_keys)
         return out
+
+    def _note_shared(
+        self, notes: list[tuple[dict[str, Any], str, bool]], entry: dict[str, Any], scope: Scope,
+        key: CounterKey, period: str | None,
+    ) -> None:
+        if self.shared:
+            notes.append((entry, shared_store.counter_key(key[0], scope.usd, period or "", key[1], key[2]), scope.usd))
+
+    async def _shared_figures(self, notes: list[tuple[dict[str, Any], str, bool]]) -> None:
+        """On a shared store, report what every gateway spent (the store's counters) where it has one."""
+        if not notes:
+            return
+        seen = await self.store.budget_counters(sorted({key for _, key, _ in notes}))
+        for entry, key, usd in notes:
+            if key in seen:
+                used = seen[key][0]
+                entry["used"] = round(used / shared_store.MICRO, 6) if usd else used
 
     async def report(self, session_key: str | None = None) -> list[dict[str, Any]]:
         """``budget.status``: one entry per configured limit; session and person scopes only for ``session_key``.
@@ -642,6 +773,7 @@ class BudgetBook:
         """
         now = self.clock()
         out: list[dict[str, Any]] = []
+        shared_keys: list[tuple[dict[str, Any], str, bool]] = []
         session_agent = agent_of_session(session_key) if session_key is not None else None
         person = person_of_session(session_key) if session_key is not None else ""
         for scope in self.scopes:
@@ -653,6 +785,7 @@ class BudgetBook:
             key = self._key(scope, session_key or "", person)
             await self._ensure(key, now)
             counter, start = self._counter(key, now)
+            period = start
             if scope.kind == "session":
                 start = await self._session_start(session_key) if counter.used else None  # type: ignore[arg-type]
             used: float = round(counter.usd, 6) if scope.usd else counter.used
@@ -660,6 +793,8 @@ class BudgetBook:
             if scope.usd:
                 entry["unit"] = "usd"
             out.append(entry)
+            self._note_shared(shared_keys, entry, scope, key, period)
+        await self._shared_figures(shared_keys)
         return out
 
     async def _session_start(self, session_key: str) -> str | None:

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import socket
 from typing import Any
 
 from dataclasses import replace
@@ -132,7 +134,9 @@ class MeteringPlugin:
         if host is None or host is self.host:
             return
         self.host = host
-        self.budgets = BudgetBook(self.config, host.store, host.now)
+        # the owner of this gateway's reservations in a shared store (what the gateway calls itself, if it says)
+        owner = getattr(host, "instance_id", None) or f"{socket.gethostname()}:{os.getpid()}"
+        self.budgets = BudgetBook(self.config, host.store, host.now, owner=owner)
 
     # ------------------------------------------------------------ lifecycle
 

@@ -159,7 +159,8 @@ class PostgresBase:
     # -- identity ---------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "postgresql", "url": self.safe_url, "persistent": True}
+        # shared: several gateways may use this database at once (budgets then count in its counters)
+        return {"kind": "postgresql", "url": self.safe_url, "persistent": True, "shared": True}
 
     @property
     def persistent(self) -> bool:

@@ -189,9 +189,10 @@ class StoreBase:
         return f"<{type(self).__name__} {where}{' closed' if self._closed else ''}>"
 
     def describe(self) -> dict[str, Any]:
-        """What ``status`` shows: the kind, where (the file), whether it outlives the process."""
+        """What ``status`` shows: the kind, where (the file), whether it outlives the process; ``shared``:
+        False (one gateway owns a SQLite file, so plugins may keep their counters in memory)."""
         return {"kind": "sqlite", "url": str(self._path) if self._path else ":memory:",
-                "persistent": self.persistent}
+                "persistent": self.persistent, "shared": False}
 
     async def ping(self) -> None:
         """A round trip through the store's thread (a closed store raises)."""

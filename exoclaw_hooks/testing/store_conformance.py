@@ -448,6 +448,7 @@ class StoreConformance:
         assert isinstance(info["kind"], str) and info["kind"]
         assert isinstance(info["url"], str)
         assert isinstance(info["persistent"], bool)
+        assert isinstance(info.get("shared", False), bool)  # absent: not shared
         await store.ping()
 
     async def test_what_was_acknowledged_survives_a_reopen(self, store: Any, open_store: Any) -> None:
