@@ -28,15 +28,15 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
-
-import mcp_types as types
+from typing import TYPE_CHECKING, Any, Callable
 
 from exoclaw_hooks import AgentConfig, SettingsTable, ToolCall, ToolResult, ToolSpec, hookimpl, log_value
 
-from .connection import CallFailed, ServerConnection
 from .settings import SERVERS, Builder, ServerConfig, StdioPolicy, StdioSchema
 from .tools import envelope, render_result, scrub, tool_spec
+
+if TYPE_CHECKING:
+    from .connection import ServerConnection
 
 log = logging.getLogger("exoclaw.mcp")
 
@@ -100,6 +100,11 @@ class McpPlugin:
         self._offers, self._by_server, self._clashes = {}, {}, {}
         if not self.servers:
             return
+        # the MCP SDK (and what it pulls in: ~50 MB of a gateway's memory) is loaded only when a server is configured
+        import mcp_types as types
+
+        from .connection import ServerConnection
+
         quiet_sdk_logs()
         self._foreign = await self._other_tools(host)
         info = types.Implementation(name="exoclaw", version=_version())
@@ -178,6 +183,8 @@ class McpPlugin:
         return self._run(conn, offer, call)
 
     async def _run(self, conn: ServerConnection, offer: Offer, call: ToolCall) -> ToolResult:
+        from .connection import CallFailed
+
         secrets = conn.cfg.secrets
         try:
             result = await conn.call(offer.tool, dict(call.input))

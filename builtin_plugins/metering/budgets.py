@@ -265,7 +265,6 @@ class BudgetBook:
         self.useful_output = useful_output
         self.scopes = configured_scopes(config)
         self.has_usd = any(s.usd for s in self.scopes)
-        self.tracks_sessions = any(s.kind == "session" for s in self.scopes)
         self._by_agent: dict[str, list[Scope]] = {}
         self._counters: dict[CounterKey, Counter] = {}
         self._lru: OrderedDict[CounterKey, None] = OrderedDict()  # loaded session and person counters

@@ -6,7 +6,12 @@ from typing import Any, Callable
 
 from exoclaw_hooks import hookimpl
 
-from .store import open_postgres
+
+def open_postgres(*args: Any, **kwargs: Any) -> Any:
+    """Open the store; psycopg and the store's modules are imported only when a URL asks for them."""
+    from .store import open_postgres as open_store
+
+    return open_store(*args, **kwargs)
 
 
 class PostgresStorePlugin:
