@@ -26,7 +26,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from exoclaw_hooks import AgentConfig, ContextPart, IncomingMessage, Message, Turn, estimate_tokens
+from exoclaw_hooks import AgentConfig, ContextPart, IncomingMessage, Message, Turn, count_chars, estimate_tokens
+from exoclaw_hooks._tokens import CHARS_PER_TOKEN
 
 #: a kind with no share of its own gets this share of the budget, unless ``shares["*"]`` says otherwise
 DEFAULT_SHARE = 0.1
@@ -83,6 +84,8 @@ class _Section:
     candidates: list[ContextPart]
     costs: list[int]
     chosen: list[int] = field(default_factory=list)
+    #: each candidate's (latin, dense) characters: its text, and its label with the space after it
+    sizes: list[tuple[int, int, int, int]] = field(default_factory=list)
     used: int = 0
     allowance: float = 0.0
     next: int = 0  # the window takes its candidates in order and stops at the first that does not fit
@@ -120,7 +123,24 @@ class _Section:
             return
         if any(self.candidates[i].tokens for i in self.chosen):
             return  # a part that says its own size is taken at its word
-        self.used = estimate_tokens(self.render()) + len(self.chosen)
+        # estimate_tokens(self.render()), from each part's character counts (counts add up over a
+        # concatenation) instead of building the text at every round of the packing
+        if not self.sizes:
+            self.sizes = [(*count_chars(p.text), *count_chars(f"{p.label} ")) if p.label else (*count_chars(p.text), 0, 0)
+                          for p in self.candidates]
+        latin, dense = count_chars(f"{self.heading}\n") if self.heading else (0, 0)
+        latin += len(self.chosen) - 1  # the newlines between the lines
+        previous = None
+        for i in sorted(self.chosen, key=lambda i: self.candidates[i].order):
+            label = self.candidates[i].label
+            text_latin, text_dense, label_latin, label_dense = self.sizes[i]
+            latin += text_latin
+            dense += text_dense
+            if label and label != previous:
+                latin += label_latin
+                dense += label_dense
+            previous = label
+        self.used = dense + int(-(-latin // CHARS_PER_TOKEN)) + len(self.chosen)
 
     @property
     def waiting(self) -> bool:
