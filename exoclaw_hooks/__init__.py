@@ -38,6 +38,8 @@ from ._storage import (
     StoredMessage,
     StoreUnavailable,
     UsageRecord,
+    iso_utc,
+    normalize_ts,
     safe_url,
     url_password,
 )
@@ -83,7 +85,7 @@ __all__ = [
     "AgentConfig", "ProviderSettings", "ProviderInfo", "SettingsTable", "ConfigContext",
     # the running gateway
     "Host", "HookCaller", "Store", "SessionInfo", "StoredMessage", "UsageRecord", "InboxItem", "INBOX_STATES",
-    "StoreUnavailable", "safe_url", "url_password",
+    "StoreUnavailable", "safe_url", "url_password", "iso_utc", "normalize_ts",
     # messages, routes, turns
     "IncomingMessage", "Route", "Message", "Turn", "CompletedTurn", "make_session_key", "make_person_key",
     "split_session_key",

@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 if TYPE_CHECKING:
     from ._types import Fact, IncomingMessage, Message, Turn
+
+# --------------------------------------------------------------------------
+# Timestamps as every store keeps them (compared as text: one form for all)
+# --------------------------------------------------------------------------
+
+_UTC = _dt.timezone.utc
+
+
+def iso_utc(moment: _dt.datetime) -> str:
+    """``2026-11-25T11:38:47.123456Z``, the stores' canonical form; a naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_UTC)
+    elif moment.utcoffset():
+        moment = moment.astimezone(_UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
+
+
+def normalize_ts(value: str | _dt.datetime | _dt.date) -> str:
+    """Any ISO 8601 date or datetime (``Z``, an offset, naive = UTC) in the canonical form.
+
+    Raises ``ValueError`` for text that is not ISO 8601.
+    """
+    if isinstance(value, _dt.datetime):
+        return iso_utc(value)
+    if isinstance(value, _dt.date):
+        return iso_utc(_dt.datetime(value.year, value.month, value.day, tzinfo=_UTC))
+    try:
+        parsed = _dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
+    return iso_utc(parsed)
+
 
 # --------------------------------------------------------------------------
 # Storage (the core implements it; SQLite by default)

@@ -147,14 +147,6 @@ class Reservation:
         return self.in_usd + self.max_out * self.out_usd
 
 
-def iso_utc(moment: _dt.datetime) -> str:
-    """``2026-11-25T11:38:47.123456Z`` (a naive datetime is taken as UTC)."""
-    m = _utc(moment)
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
-    )
-
-
 def _utc(moment: _dt.datetime) -> _dt.datetime:
     if moment.tzinfo is not None and moment.utcoffset():
         return moment.astimezone(_dt.timezone.utc)
@@ -185,7 +177,7 @@ def period_start(kind: str, moment: _dt.datetime) -> str:
 
 
 def _period_of_ts(kind: str, ts: str) -> str:
-    """Like :func:`period_start` for an ISO timestamp made by :func:`iso_utc`."""
+    """Like :func:`period_start` for an ISO timestamp made by :func:`exoclaw_hooks.iso_utc`."""
     if kind == "daily":
         return f"{ts[:10]}T00:00:00Z"
     if kind == "monthly":

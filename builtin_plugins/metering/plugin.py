@@ -47,9 +47,10 @@ from exoclaw_hooks import (
     Usage,
     UsageRecord,
     hookimpl,
+    iso_utc,
 )
 
-from .budgets import BudgetBook, UnpricedCall, iso_utc
+from .budgets import BudgetBook, UnpricedCall
 from .estimator import Estimator, max_tokens_within, output_allowance
 from .pricing import PriceTable
 from .settings import (

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from exoclaw_hooks import StoreUnavailable, safe_url
+from exoclaw_hooks import StoreUnavailable, iso_utc, safe_url
 
 from .schema import migrate
 
@@ -54,24 +54,6 @@ _LOST = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 class StoreClosedError(RuntimeError):
     """The store was used after it was closed."""
-
-
-def iso_utc(moment: _dt.datetime) -> str:
-    """``2026-11-25T11:38:47.123456Z``; a naive datetime is taken as UTC (as the SQLite store writes them)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_UTC)
-    elif moment.utcoffset():
-        moment = moment.astimezone(_UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
-
-
-def normalize_ts(value: str) -> str:
-    """Any ISO 8601 date or time (``Z``, an offset, naive = UTC) in the canonical form; ``ValueError`` if not one."""
-    try:
-        parsed = _dt.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
-    return iso_utc(parsed)
 
 
 def _json_default(obj: Any) -> Any:

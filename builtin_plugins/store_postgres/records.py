@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from exoclaw_hooks import INBOX_STATES, InboxItem, IncomingMessage, UsageRecord
+from exoclaw_hooks import INBOX_STATES, InboxItem, IncomingMessage, UsageRecord, normalize_ts
 
-from .connection import PostgresBase, dumps, loads, normalize_ts
+from .connection import PostgresBase, dumps, loads
 
 _GROUPS = {
     "day": "substr(ts, 1, 10)",

@@ -4,7 +4,9 @@
 (with one warning) when the database cannot be opened.
 """
 
-from ._base import StoreClosedError, iso_utc, normalize_ts
+from exoclaw_hooks import iso_utc, normalize_ts
+
+from ._base import StoreClosedError
 from .facts import match_expression
 from .inbox import INBOX_STATES
 from .sqlite import DB_FILENAME, SQLiteStore, open_store

@@ -33,6 +33,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from exoclaw_hooks import iso_utc
+
 from .migrations import check_index, migrate
 
 logger = logging.getLogger(__name__)
@@ -56,31 +58,6 @@ class StoreClosedError(RuntimeError):
 
 def utc_now() -> _dt.datetime:
     return _dt.datetime.now(_UTC)
-
-
-def iso_utc(moment: _dt.datetime) -> str:
-    """``2026-11-25T11:38:47.123456Z``; a naive datetime is taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_UTC)
-    elif moment.utcoffset():
-        moment = moment.astimezone(_UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
-
-
-def normalize_ts(value: str | _dt.datetime | _dt.date) -> str:
-    """Any ISO 8601 date or datetime (``Z``, an offset, naive = UTC) in the canonical form.
-
-    Raises ``ValueError`` for text that is not ISO 8601.
-    """
-    if isinstance(value, _dt.datetime):
-        return iso_utc(value)
-    if isinstance(value, _dt.date):
-        return iso_utc(_dt.datetime(value.year, value.month, value.day, tzinfo=_UTC))
-    try:
-        parsed = _dt.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
-    return iso_utc(parsed)
 
 
 # --------------------------------------------------------------------------

@@ -15,7 +15,9 @@ import datetime as _dt
 import sqlite3
 from collections.abc import Mapping, Sequence
 
-from ._base import StoreBase, iso_utc
+from exoclaw_hooks import iso_utc
+
+from ._base import StoreBase
 
 
 class BudgetsMixin(StoreBase):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from exoclaw_hooks import UsageRecord
+from exoclaw_hooks import UsageRecord, normalize_ts
 
-from ._base import StoreBase, normalize_ts
+from ._base import StoreBase
 
 #: ``usage_report(by=...)``: the SQL expression each grouping uses.
 _MIDNIGHT = "T00:00:00.000000Z"
