@@ -40,21 +40,7 @@ class UsageMixin(PostgresBase):
 
     async def sum_tokens(self, since: str, *, session_key: str | None = None, agent_id: str | None = None) -> int:
         """Input + output tokens recorded at or after ``since`` (every gateway's: the shared figure budgets use)."""
-        start = normalize_ts(since) if since else ""
-
-        async def read(conn: Any) -> int:
-            where, params = "ts >= %s", [start]
-            if session_key is not None:
-                where += " AND session_key = %s"
-                params.append(session_key)
-            if agent_id is not None:
-                where += " AND agent_id = %s"
-                params.append(agent_id)
-            cur = await conn.execute(
-                f"SELECT COALESCE(SUM(input_tokens + output_tokens), 0)::bigint FROM usage WHERE {where}", params)
-            return int((await cur.fetchone())[0])
-
-        return await self._run(read)
+        return (await self.sum_usage(since, session_key=session_key, agent_id=agent_id))[0]
 
     async def sum_usage(
         self, since: str, *, session_key: str | None = None, agent_id: str | None = None, person: str | None = None
